@@ -1,0 +1,1 @@
+"""The platform's Django apps, one per area of the product."""
