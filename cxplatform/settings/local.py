@@ -26,7 +26,7 @@ SECRET_KEY = env("SECRET_KEY", default="") or _local_secret_key()
 
 # Celery without a server: the worker and beat exchange messages through files in var/broker.
 _broker_dir = VAR_DIR / "broker"
-for _sub in ("queue", "processed"):
+for _sub in ("queue", "processed", "control"):
     (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
@@ -35,6 +35,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         "polling_interval": 0.5,
     }
