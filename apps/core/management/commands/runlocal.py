@@ -3,6 +3,7 @@
 Used by `make run`. Ctrl-C (or SIGTERM) stops every process; if one dies, the others are stopped.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         python = sys.executable
         queues = ",".join(settings.CELERY_TASK_QUEUES_ALL)
         commands = {
-            "web": [python, "manage.py", "runserver", addr, "--noreload"],
+            "web": [python, "manage.py", "runserver", addr],
             "worker": [
                 python,
                 "-m",
@@ -64,7 +65,12 @@ class Command(BaseCommand):
                 settings.CELERY_BEAT_SCHEDULE_FILENAME,
             ],
         }
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
+        # Each child leads its own process group, so stopping it also stops what it spawned
+        # (runserver's autoreloader child, the worker's pool processes).
+        processes = {
+            name: subprocess.Popen(cmd, start_new_session=True)  # noqa: S603
+            for name, cmd in commands.items()
+        }
 
         # A server bound to every interface is still reached locally through localhost.
         host = addr.replace("0.0.0.0", "localhost", 1)  # noqa: S104
@@ -106,6 +112,11 @@ class Command(BaseCommand):
         if exit_code:
             sys.exit(exit_code)
 
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+
     def _wait_until_serving(self, url: str, web: subprocess.Popen, timeout: float = 30) -> None:
         """Print the banner after the start-up noise, once the web server answers."""
         deadline = time.monotonic() + timeout
@@ -118,13 +129,13 @@ class Command(BaseCommand):
 
     def _terminate(self, processes: dict[str, subprocess.Popen]) -> None:
         for proc in processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            self._signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for proc in processes.values():
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                self._signal_group(proc, signal.SIGKILL)
                 proc.wait()
+            self._signal_group(proc, signal.SIGKILL)  # anything the child left behind
         self.stdout.write("Stopped web, worker and beat.")
