@@ -59,3 +59,23 @@ def test_celery_is_configured_for_reliability():
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
+@pytest.mark.celery_worker
+def test_worker_log_lines_carry_the_queuing_requests_id(celery_worker_process, celery_client):
+    from apps.core.logging import request_id_var
+
+    # cxplatform.celery stamps every published task (signals are process-wide).
+    token = request_id_var.set("req-from-web-0001")
+    try:
+        stamped = celery_client.send_task(
+            "apps.core.tasks.current_request_id", queue=celery_worker_process.queue
+        )
+    finally:
+        request_id_var.reset(token)
+    assert stamped.get(timeout=60) == "req-from-web-0001"
+
+    plain = celery_client.send_task(
+        "apps.core.tasks.current_request_id", queue=celery_worker_process.queue
+    )
+    assert plain.get(timeout=60) == plain.id

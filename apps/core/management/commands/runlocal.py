@@ -128,8 +128,10 @@ class Command(BaseCommand):
                 time.sleep(0.3)
 
     def _terminate(self, processes: dict[str, subprocess.Popen]) -> None:
+        # The main processes shut down their own children gracefully (Celery's warm shutdown).
         for proc in processes.values():
-            self._signal_group(proc, signal.SIGTERM)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10
         for proc in processes.values():
             try:
