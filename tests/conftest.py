@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from celery import Celery
 from django.conf import settings
+from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = bool(os.environ.get("CI"))
@@ -63,6 +64,107 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+# The usual cast (STYLE.md): one organisation with a member of every role, and a stranger who
+# belongs to another organisation.
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme Oy", slug="acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Rival Ltd", slug="rival")
+
+
+def _member(organization, role):
+    return MembershipFactory(organization=organization, role=role).user
+
+
+@pytest.fixture
+def owner(org):
+    return _member(org, "owner")
+
+
+@pytest.fixture
+def admin(org):
+    return _member(org, "admin")
+
+
+@pytest.fixture
+def analyst(org):
+    return _member(org, "analyst")
+
+
+@pytest.fixture
+def viewer(org):
+    return _member(org, "viewer")
+
+
+@pytest.fixture
+def stranger(other_org):
+    """An owner of another organisation: must see nothing of `org`."""
+    return _member(other_org, "owner")
+
+
+def _logged_in_client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _api_client(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner):
+    return _logged_in_client(owner)
+
+
+@pytest.fixture
+def admin_client_(admin):
+    return _logged_in_client(admin)
+
+
+@pytest.fixture
+def viewer_client(viewer):
+    return _logged_in_client(viewer)
+
+
+@pytest.fixture
+def stranger_client(stranger):
+    return _logged_in_client(stranger)
+
+
+@pytest.fixture
+def owner_api(owner):
+    return _api_client(owner)
+
+
+@pytest.fixture
+def admin_api(admin):
+    return _api_client(admin)
+
+
+@pytest.fixture
+def analyst_api(analyst):
+    return _api_client(analyst)
+
+
+@pytest.fixture
+def viewer_api(viewer):
+    return _api_client(viewer)
+
+
+@pytest.fixture
+def stranger_api(stranger):
+    return _api_client(stranger)
 
 
 @pytest.fixture

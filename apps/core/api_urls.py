@@ -1,5 +1,9 @@
 """REST API v1 root: each app mounts its routes here."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import include, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+app_name = "api"
+
+urlpatterns = [
+    path("", include("apps.organizations.api_urls")),
+]

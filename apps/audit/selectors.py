@@ -1,0 +1,31 @@
+"""Reading the audit log of one organisation."""
+
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from apps.organizations.models import Organization
+
+from .models import AuditEntry
+
+
+def audit_entries(
+    *,
+    organization: Organization,
+    action: str | None = None,
+    search: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEntry]:
+    entries = AuditEntry.objects.for_organization(organization)
+    if action:
+        entries = entries.filter(action__startswith=action)
+    if search:
+        entries = entries.filter(
+            Q(actor_label__icontains=search) | Q(target_label__icontains=search)
+        )
+    if since:
+        entries = entries.filter(created_at__gte=since)
+    if until:
+        entries = entries.filter(created_at__lt=until)
+    return entries.order_by("-created_at", "-id")
