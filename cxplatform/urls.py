@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+from apps.organizations import views as organization_views
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
@@ -12,7 +13,11 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("o/<slug:org_slug>/audit/", include("apps.audit.urls")),
+    path("o/<slug:org_slug>/journeys/", include("apps.journeys.urls")),
+    path("o/<slug:org_slug>/questionnaires/", include("apps.surveys.urls")),
     path("o/", include("apps.organizations.urls")),
+    path("invitations/<str:token>/", organization_views.invitation, name="invitation"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("apps.core.api_urls")),

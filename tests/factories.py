@@ -41,3 +41,34 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = "viewer"
+
+
+# Journeys (appended by the journeys work): child rows inherit their parent's organisation.
+class JourneyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "journeys.Journey"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Journey {n}")
+    language = "en"
+
+
+class StageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "journeys.Stage"
+
+    journey = factory.SubFactory(JourneyFactory)
+    organization = factory.SelfAttribute("journey.organization")
+    name = factory.Sequence(lambda n: f"Stage {n}")
+    position = factory.Sequence(lambda n: n)
+
+
+class TouchpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "journeys.Touchpoint"
+
+    stage = factory.SubFactory(StageFactory)
+    journey = factory.SelfAttribute("stage.journey")
+    organization = factory.SelfAttribute("stage.organization")
+    name = factory.Sequence(lambda n: f"Touchpoint {n}")
+    position = factory.Sequence(lambda n: n)

@@ -8,13 +8,21 @@ from django.db import models
 from apps.core.tenancy import TenantModel, TenantQuerySet
 
 
-class AuditQuerySet(TenantQuerySet):
+class _AppendOnly:
     def update(self, **kwargs: Any) -> int:
         raise TypeError("Audit entries are append-only.")
 
     def delete(self) -> tuple[int, dict[str, int]]:
         # Entries go only with their organisation (a cascade does not pass through here).
         raise TypeError("Audit entries are append-only.")
+
+
+class AuditQuerySet(_AppendOnly, TenantQuerySet):
+    pass
+
+
+class UnscopedAuditQuerySet(_AppendOnly, models.QuerySet):
+    """Operators (Django admin) read across organisations, but cannot rewrite history either."""
 
 
 class AuditEntry(TenantModel):
@@ -32,6 +40,7 @@ class AuditEntry(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = models.Manager.from_queryset(AuditQuerySet)()  # type: ignore[assignment,misc]
+    unscoped = models.Manager.from_queryset(UnscopedAuditQuerySet)()  # type: ignore[misc]
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -44,3 +53,6 @@ class AuditEntry(TenantModel):
         if self.pk is not None:
             raise TypeError("Audit entries are append-only.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("Audit entries are append-only.")

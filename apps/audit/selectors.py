@@ -29,3 +29,13 @@ def audit_entries(
     if until:
         entries = entries.filter(created_at__lt=until)
     return entries.order_by("-created_at", "-id")
+
+
+def audit_action_names(*, organization: Organization) -> list[str]:
+    """The distinct actions recorded so far: suggestions for the action filter."""
+    return list(
+        AuditEntry.objects.for_organization(organization)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )

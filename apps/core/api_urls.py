@@ -6,4 +6,7 @@ app_name = "api"
 
 urlpatterns = [
     path("", include("apps.organizations.api_urls")),
+    path("", include("apps.audit.api_urls")),
+    path("", include("apps.journeys.api_urls")),
+    path("", include("apps.surveys.api_urls")),
 ]

@@ -1,7 +1,7 @@
 """Platform-level pages: health probes for load balancers and the public home page."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -29,4 +29,7 @@ def readyz(request: HttpRequest) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """The public front page; signed-in people go straight to their organisations."""
+    if request.user.is_authenticated:
+        return redirect("organizations:choose")
     return render(request, "core/home.html")

@@ -1,13 +1,14 @@
 """Forms for organisation pages; they validate shape, services validate meaning."""
 
 import zoneinfo
+from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.errors import ApplicationError
 
-from .models import Organization
+from .models import ApiAccess, Organization, Role
 
 TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz]
 
@@ -50,3 +51,36 @@ def add_service_errors(form: forms.Form, error: ApplicationError) -> None:
                 placed = True
     if not placed:
         form.add_error(None, error.message)
+
+
+def _role_choices(roles: list[str]) -> list[tuple[str, str]]:
+    return [(value, label) for value, label in Role.choices if value in roles]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label=_("Email address"), max_length=254)
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, prefix="invite", **kwargs)
+        self.fields["role"].choices = _role_choices(roles)
+        self.fields["role"].initial = Role.VIEWER
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args: Any, roles: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(roles)
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("What uses the key, e.g. 'CRM export'."),
+    )
+    access = forms.ChoiceField(
+        label=_("Access"), choices=ApiAccess.choices, initial=ApiAccess.READ_ONLY
+    )

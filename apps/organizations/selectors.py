@@ -1,10 +1,12 @@
-"""Reads about organisations and memberships."""
+"""Reads about organisations, memberships, invitations and API keys."""
 
-from django.db.models import QuerySet
+import hashlib
+
+from django.db.models import F, QuerySet
 
 from apps.accounts.models import User
 
-from .models import Membership, Organization
+from .models import ApiKey, Invitation, Membership, Organization
 
 
 def membership_for(*, user: User, slug: str) -> Membership | None:
@@ -37,3 +39,45 @@ def members(*, organization: Organization) -> QuerySet[Membership]:
 
 def owner_count(*, organization: Organization) -> int:
     return Membership.objects.for_organization(organization).filter(role="owner").count()
+
+
+def member(*, organization: Organization, membership_id: int) -> Membership | None:
+    return members(organization=organization).filter(pk=membership_id).first()
+
+
+def invitations(*, organization: Organization) -> QuerySet[Invitation]:
+    """Every invitation of the organisation, newest first (the API lists them all)."""
+    return (
+        Invitation.objects.for_organization(organization)
+        .select_related("invited_by", "accepted_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def invitations_open(*, organization: Organization) -> QuerySet[Invitation]:
+    """Invitations not yet accepted or revoked (expired ones included: they can be resent)."""
+    return invitations(organization=organization).filter(
+        accepted_at__isnull=True, revoked_at__isnull=True
+    )
+
+
+def invitation_by_token(*, token: str) -> Invitation | None:
+    """The invitation a link points at; the token, not the URL, names the organisation."""
+    return (
+        Invitation.unscoped.select_related("organization", "invited_by")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+
+
+def invitation_token_hash(token: str) -> str:
+    """Links carry the token; the database holds only this digest of it."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_keys(*, organization: Organization) -> QuerySet[ApiKey]:
+    return (
+        ApiKey.objects.for_organization(organization)
+        .select_related("created_by")
+        .order_by(F("revoked_at").asc(nulls_first=True), "-created_at", "-pk")
+    )

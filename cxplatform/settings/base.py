@@ -33,10 +33,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "apps.core",
     "apps.accounts",
     "apps.organizations",
     "apps.audit",
+    "apps.journeys",
+    "apps.surveys",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +123,9 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
 }
+# Two-factor authentication: an authenticator app (TOTP) with single-use recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "CX Platform"
 
 # Internationalisation: English and Finnish from day one.
 LANGUAGE_CODE = "en"
@@ -143,6 +149,8 @@ STORAGES = {
 MAILERS = {"default": mailer_from_url(env("EMAIL_URL", default="console://"))}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="CX Platform <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach the web app: links in emails sent outside a request (invitations, reports).
+SITE_URL = env("SITE_URL", default="http://localhost:8000")
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
@@ -186,6 +194,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status"; each choice set gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "JourneyStatusEnum": "apps.journeys.models.JourneyStatus",
+        "QuestionnaireStatusEnum": "apps.surveys.models.QuestionnaireStatus",
+    },
 }
 
 # Celery: the broker comes from CELERY_BROKER_URL, else REDIS_URL. Tasks are written to be

@@ -11,6 +11,8 @@ from .base import DATABASES, LOGGING, REDIS_URL, env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# Emails sent from workers link here; a wrong default would mail people dead links.
+SITE_URL = env("SITE_URL")
 if not REDIS_URL:
     raise RuntimeError("REDIS_URL must be set in production (Celery broker and cache).")
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":

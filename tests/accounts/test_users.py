@@ -24,16 +24,38 @@ def test_user_create_registers_the_address_with_allauth():
 
 
 def test_demo_data_loads_once_and_its_logins_work(client):
+    from apps.organizations.models import Membership, Organization
+
     assert demo_load() is True
     assert demo_load() is False
     assert User.objects.count() == len(DEMO_LOGINS)
-    login = DEMO_LOGINS[0]
-    response = client.post("/accounts/login/", {"login": login.email, "password": login.password})
-    assert response.status_code == 302
-    assert client.get("/").context["user"].email == login.email
+    organization = Organization.objects.get(slug="nordic-machinery")
+    roles = dict(
+        Membership.objects.for_organization(organization).values_list("user__email", "role")
+    )
+    assert roles == {
+        "owner@demo.example": "owner",
+        "admin@demo.example": "admin",
+        "analyst@demo.example": "analyst",
+        "viewer@demo.example": "viewer",
+    }
+    for login in DEMO_LOGINS:
+        client.logout()
+        response = client.post(
+            "/accounts/login/", {"login": login.email, "password": login.password}
+        )
+        assert response.status_code == 302, login.email
+        page = client.get(response["Location"], follow=True)
+        assert page.request["PATH_INFO"] == "/o/nordic-machinery/"
 
 
 def test_login_with_a_wrong_password_names_the_problem(client, user):
     response = client.post("/accounts/login/", {"login": user.email, "password": "wrong"})
     assert response.status_code == 200
     assert "not correct" in response.text
+
+
+def test_signed_in_people_go_from_the_front_page_to_their_organisation(client, owner, org):
+    client.force_login(owner)
+    response = client.get("/", follow=True)
+    assert response.request["PATH_INFO"] == "/o/acme/"
