@@ -56,8 +56,11 @@ class OrganizationHomeView(OrganizationView):
     actions = {"GET": Action.ORG_VIEW}
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        from apps.journeys.selectors import journeys
+
         context = self.get_context_data(
             member_count=selectors.members(organization=self.organization).count(),
+            journeys=list(journeys(organization=self.organization)),
         )
         return render(request, "organizations/home.html", context)
 

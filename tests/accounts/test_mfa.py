@@ -120,4 +120,9 @@ def test_mfa_pages_use_the_app_layout_and_the_qr_code_is_an_inline_image(client)
     qr = re.search(r'<img src="(data:image/svg\+xml;base64,[^"]+)"', page.text)
     assert qr, "the QR code is rendered as a data: URI, which the CSP's img-src allows"
     assert "data:" in page["Content-Security-Policy"].split("img-src")[1].split(";")[0]
-    assert 'href="/accounts/2fa/"' in page.text  # the header links to two-factor settings
+    # The header's email links to the account pages, whose navigation leads here.
+    header_link = 'href="/accounts/email/"'
+    for account_page in (client.get("/accounts/email/"), index, page):
+        assert header_link in account_page.text
+        assert 'class="account-nav"' in account_page.text
+        assert 'href="/accounts/2fa/"' in account_page.text

@@ -162,3 +162,15 @@ def test_journey_and_touchpoint_owners_get_object_roles(org):
                                          "journey": other_journey})()  # fmt: skip
     assert can(principal, Action.ALERT_WORK, touchpoint) is True
     assert can(principal, Action.ALERT_WORK, SimpleNamespace(organization_id=org.pk)) is False
+
+
+def test_overview_lists_the_organisations_journeys(client, viewer, org, other_org):
+    from tests.factories import JourneyFactory
+
+    JourneyFactory(organization=org, name="Customer onboarding")
+    JourneyFactory(organization=other_org, name="Rival secret journey")
+    client.force_login(viewer)
+    page = client.get("/o/acme/")
+    assert "Customer onboarding" in page.text
+    assert "Rival secret journey" not in page.text
+    assert "New journey" not in page.text  # viewers do not create journeys
