@@ -4,7 +4,10 @@ DATABASE_URL and REDIS_URL, when set, point the suite at real PostgreSQL and Red
 """
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import VAR_DIR, env
+
+# A fresh clone has no var/ yet; checks that open the default SQLite file need it.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = "test-secret-key-not-for-production-" + "x" * 20
 DEBUG = False
