@@ -47,6 +47,9 @@ NOT_TENANT_SCOPED: dict[str, str] = {
     "i18n/": "language switch, no data",
     "api/schema/": "the OpenAPI schema, public documentation",
     "api/docs/": "Swagger UI for the schema",
+    # Respondent pages: the link's unguessable token is the credential and names the
+    # organisation (tests/responses and tests/distribution cover unknown and closed tokens).
+    "s/": "public survey links",
 }
 
 # Keywords whose values are not objects: a probe keeps them the same in every variant.
@@ -187,6 +190,26 @@ def _item(organization: Organization) -> Any:
     )
 
 
+def _link(organization: Organization) -> Any:
+    from apps.distribution.services import link_create
+    from apps.surveys.services import questionnaire_publish
+
+    questionnaire = _questionnaire(organization)
+    questionnaire_publish(organization=organization, actor=_system(organization),
+                          questionnaire=questionnaire)  # fmt: skip
+    questionnaire.refresh_from_db()
+    return link_create(organization=organization, actor=_system(organization),
+                       questionnaire=questionnaire, audience="customer")  # fmt: skip
+
+
+def _context_attribute(organization: Organization) -> Any:
+    from apps.distribution.services import context_attribute_set
+
+    questionnaire = _questionnaire(organization)
+    return context_attribute_set(organization=organization, actor=_system(organization),
+                                 questionnaire=questionnaire, name="store")  # fmt: skip
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -196,6 +219,8 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "journeys.Touchpoint": _touchpoint,
     "surveys.Questionnaire": _questionnaire,
     "surveys.Item": _item,
+    "distribution.SurveyLink": _link,
+    "distribution.ContextAttribute": _context_attribute,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -208,11 +233,14 @@ COLLECTION_MODELS: dict[str, str] = {
     "touchpoints": "journeys.Touchpoint",
     "questionnaires": "surveys.Questionnaire",
     "items": "surveys.Item",
+    "links": "distribution.SurveyLink",
+    "context-attributes": "distribution.ContextAttribute",
 }
 
 VERBS: dict[str, str] = {
     "surveys:action": "publish",
     "surveys:item_action": "twin",
+    "distribution:action": "pause",
 }
 
 
@@ -250,6 +278,7 @@ KWARG_BUILDERS: dict[str, Callable[[Organization, Endpoint], Any]] = {
     "touchpoint_id": _object_of("journeys.Touchpoint"),
     "questionnaire_id": _object_of("surveys.Questionnaire"),
     "item_id": _object_of("surveys.Item"),
+    "attribute_id": _object_of("distribution.ContextAttribute"),
     "verb": lambda organization, endpoint: VERBS[endpoint.name or ""],
     "format": lambda organization, endpoint: "json",
 }

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("apps.audit.api_urls")),
     path("", include("apps.journeys.api_urls")),
     path("", include("apps.surveys.api_urls")),
+    path("", include("apps.distribution.api_urls")),
 ]

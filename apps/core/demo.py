@@ -36,6 +36,7 @@ def demo_load() -> bool:
     """Create the demo organisation and its people unless they exist. True when created."""
     from apps.accounts.models import User
     from apps.accounts.services import user_create
+    from apps.distribution.demo import demo_links_load
     from apps.journeys.demo import demo_journey_load
     from apps.organizations.models import Membership, Organization
     from apps.organizations.services import organization_create
@@ -66,4 +67,5 @@ def demo_load() -> bool:
             organization=organization, user=users[login.email], role=login.role
         )
     demo_journey_load(organization, users["analyst@demo.example"])
+    demo_links_load(organization)
     return True

@@ -40,9 +40,12 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.journeys",
     "apps.surveys",
+    "apps.distribution",
+    "apps.responses",
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.TrustedProxyMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -154,6 +157,17 @@ SITE_URL = env("SITE_URL", default="http://localhost:8000")
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
+# How many proxies (load balancer, ingress) stand in front of the web processes and append to
+# X-Forwarded-For; 0 trusts no header. See apps.core.middleware.TrustedProxyMiddleware.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Respondent pages (apps.responses): requests per minute per address and per link, the
+# shortest plausible answering time, and the largest accepted submission.
+RESPONDENT_RATE_PER_ADDRESS = env.int("RESPONDENT_RATE_PER_ADDRESS", default=600)
+RESPONDENT_RATE_PER_LINK = env.int("RESPONDENT_RATE_PER_LINK", default=6000)
+RESPONDENT_MIN_SECONDS = env.int("RESPONDENT_MIN_SECONDS", default=3)
+RESPONDENT_MAX_BODY_BYTES = 64 * 1024
+
 # Security headers that hold in every environment; production tightens transport security.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -198,6 +212,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JourneyStatusEnum": "apps.journeys.models.JourneyStatus",
         "QuestionnaireStatusEnum": "apps.surveys.models.QuestionnaireStatus",
+        "LinkStatusEnum": "apps.distribution.models.LinkStatus",
     },
 }
 

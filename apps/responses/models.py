@@ -1,0 +1,80 @@
+"""One respondent's answers to one version of a questionnaire.
+
+Written once, in one transaction (a Response and a bulk insert of its Answers), and never
+edited; the scoring pipeline reads them and sets `processed_at`. Employee responses carry no
+address, user agent, account or exact time: only the date.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.tenancy import TenantModel
+from apps.surveys.models import Audience
+
+
+class Response(TenantModel):
+    questionnaire = models.ForeignKey(
+        "surveys.Questionnaire", on_delete=models.RESTRICT, related_name="responses"
+    )
+    version = models.ForeignKey(
+        "surveys.QuestionnaireVersion", on_delete=models.RESTRICT, related_name="responses"
+    )
+    audience = models.CharField(_("audience"), max_length=16, choices=Audience.choices)
+    link = models.ForeignKey(
+        "distribution.SurveyLink",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="responses",
+    )
+    segment = models.JSONField(_("segment"), default=dict, blank=True)
+    # Issued with the form: a double submit or a retry inserts nothing new.
+    idempotency_key = models.UUIDField(unique=True)
+    submitted_on = models.DateField(_("submitted on"))
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    language = models.CharField(_("language"), max_length=8)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-submitted_on", "-id")
+        indexes = [
+            models.Index(fields=["questionnaire", "submitted_on"], name="response_q_day"),
+            models.Index(
+                fields=["organization", "id"],
+                condition=Q(processed_at__isnull=True),
+                name="response_unprocessed",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(audience=Audience.CUSTOMER)
+                | Q(submitted_at__isnull=True, ip_address__isnull=True, user_agent=""),
+                name="response_employee_anonymous",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.audience} response {self.pk}"
+
+
+class Answer(TenantModel):
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey("surveys.Item", on_delete=models.RESTRICT, related_name="answers")
+    value = models.SmallIntegerField(null=True, blank=True)
+    not_applicable = models.BooleanField(default=False)
+    text = models.TextField(blank=True)
+    choices = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ("response_id", "id")
+        constraints = [
+            models.UniqueConstraint(fields=["response", "item"], name="answer_unique_item")
+        ]
+        indexes = [models.Index(fields=["item"], name="answer_item")]
+
+    def __str__(self) -> str:
+        return f"answer {self.pk} to item {self.item_id}"
