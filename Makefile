@@ -50,8 +50,8 @@ checks: lint migrations-check typecheck
 
 ## make messages: refresh and compile the translations (needs GNU gettext).
 messages: $(VENV)/.synced
-	$(VENV)/bin/python manage.py makemessages -l fi --ignore=.venv --ignore=.tools --ignore=staticfiles --ignore=tests
-	$(VENV)/bin/python manage.py compilemessages --ignore=.venv --ignore=.tools
+	$(VENV)/bin/python manage.py makemessages -l fi --ignore=.venv --ignore=.tools --ignore=staticfiles --ignore=tests --ignore=node_modules
+	$(VENV)/bin/python manage.py compilemessages --ignore=.venv --ignore=.tools --ignore=node_modules
 
 clean:
 	rm -rf .tools $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

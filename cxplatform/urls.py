@@ -1,11 +1,15 @@
 """URL root: health probes, accounts, the web app, the REST API and its schema."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core import views as core_views
 from apps.organizations import views as organization_views
+
+# The operator admin signs in through allauth: the same two-factor step and login rate limits.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),

@@ -42,7 +42,16 @@ def _postgres_available() -> tuple[bool, str]:
     return True, ""
 
 
+def _browser_available() -> tuple[bool, str]:
+    if not Path("/usr/bin/chromium").exists():
+        return False, "Debian's Chromium is not installed (/usr/bin/chromium)"
+    if not (ROOT / "node_modules/axe-core/axe.min.js").exists():
+        return False, "axe-core is not installed (npm ci)"
+    return True, ""
+
+
 _REQUIREMENTS = {
+    "browser": _browser_available,
     "postgres": _postgres_available,
     "redis": _redis_available,
     "celery_worker": _redis_available,

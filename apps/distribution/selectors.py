@@ -52,15 +52,24 @@ def context_whitelist(*, questionnaire_id: int, organization_id: int) -> dict[st
 
 
 def context_clean(
-    raw: dict[str, str], whitelist: dict[str, list[str]]
+    raw: dict[str, str], whitelist: dict[str, list[str]], *, audience: str = "customer"
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Keep whitelisted attributes with allowed values; return (context, errors per name)."""
+    """Keep whitelisted attributes with allowed values; return (context, errors per name).
+
+    Employee links accept only attributes with a closed list of values: a free-form one (a name
+    or an email in the URL) would tie an employee's anonymous response to a person.
+    """
     context: dict[str, str] = {}
     errors: dict[str, list[str]] = {}
     for name, value in raw.items():
         value = str(value).strip()[:100]
         if name not in whitelist:
             errors[name] = [f"'{name}' is not a context attribute of this questionnaire."]
+        elif audience == "employee" and not whitelist[name]:
+            errors[name] = [
+                f"'{name}' accepts any value, which could identify an employee; give it a list "
+                "of allowed values to use it on employee links."
+            ]
         elif whitelist[name] and value not in whitelist[name]:
             errors[name] = [f"'{value}' is not an allowed value of '{name}'."]
         elif value:

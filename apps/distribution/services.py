@@ -26,13 +26,13 @@ def _check_modes(*, kiosk: bool, one_response_per_device: bool) -> None:
         )
 
 
-def _clean_context(questionnaire: Questionnaire, context: Any) -> dict[str, str]:
+def _clean_context(questionnaire: Questionnaire, context: Any, audience: str) -> dict[str, str]:
     if not isinstance(context, dict):
         raise ValidationFailed("Invalid context.", fields={"context": ["Give an object."]})
     whitelist = selectors.context_whitelist(
         questionnaire_id=questionnaire.pk, organization_id=questionnaire.organization_id
     )
-    cleaned, errors = selectors.context_clean(context, whitelist)
+    cleaned, errors = selectors.context_clean(context, whitelist, audience=audience)
     if errors:
         raise ValidationFailed(
             "The context has attributes this questionnaire does not allow.",
@@ -65,7 +65,7 @@ def link_create(
     if audience not in Audience.values:
         raise ValidationFailed("Unknown audience.", fields={"audience": ["Choose a side."]})
     _check_modes(kiosk=kiosk, one_response_per_device=one_response_per_device)
-    cleaned = _clean_context(questionnaire, context or {})
+    cleaned = _clean_context(questionnaire, context or {}, audience)
     link = SurveyLink.objects.create(
         organization=organization, questionnaire=questionnaire, audience=audience,
         name=(name or "").strip()[:200] or f"{questionnaire.name} ({Audience(audience).label})",
@@ -116,7 +116,7 @@ def link_update(
     )
     if "context" in changes:
         # Only a changed context is checked: one the whitelist has since dropped stays valid.
-        merged["context"] = _clean_context(link.questionnaire, changes["context"])
+        merged["context"] = _clean_context(link.questionnaire, changes["context"], link.audience)
     changed = [field for field in LINK_FIELDS if merged[field] != getattr(link, field)]
     for field in changed:
         setattr(link, field, merged[field])

@@ -3,6 +3,7 @@
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -186,17 +187,23 @@ class LinkQRView(LinkBase):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         link = self.link(pk)
-        extra = {k: str(request.GET.get(k, "")) for k in request.GET if k != "download"}
+        # `lang` chooses the language the code opens in (a Finnish poster), not an attribute.
+        language = request.GET.get("lang", "")
+        extra = {
+            k: str(request.GET.get(k, "")) for k in request.GET if k not in {"download", "lang"}
+        }
         if extra:
             whitelist = selectors.context_whitelist(
                 questionnaire_id=link.questionnaire_id, organization_id=link.organization_id
             )
-            extra, errors = selectors.context_clean(extra, whitelist)
+            extra, errors = selectors.context_clean(extra, whitelist, audience=link.audience)
             if errors:
                 return HttpResponse(
                     " ".join(m for msgs in errors.values() for m in msgs), status=400,
                     content_type="text/plain; charset=utf-8",
                 )  # fmt: skip
+        if language in {code for code, _name in settings.LANGUAGES}:
+            extra["lang"] = language
         url = public_url(request, link, extra)
         if self.kind == "svg":
             response = HttpResponse(qr.qr_svg(url), content_type="image/svg+xml")

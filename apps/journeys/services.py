@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
+from apps.core.emails import render_subject
 from apps.core.errors import Conflict, ValidationFailed
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import Action, Principal, require
@@ -349,7 +350,7 @@ def journey_owner_send_email(*, organization: Organization, journey_id: int) -> 
         + reverse("journeys:detail", args=[organization.slug, journey.pk]),
     }
     with translation.override(organization.default_language):
-        subject = render_to_string("journeys/email/owner_assigned_subject.txt", context).strip()
+        subject = render_subject("journeys/email/owner_assigned_subject.txt", context)
         body = render_to_string("journeys/email/owner_assigned.txt", context)
     send_mail(subject, body, None, [journey.owner.email])
     return True
@@ -713,3 +714,31 @@ def _apply(row: Any, changes: dict[str, Any]) -> dict[str, list[Any]]:
             setattr(row, field, value)
             changed[field] = [before, value]
     return changed
+
+
+@transaction.atomic
+def ownerships_release(
+    *, organization: Organization, actor: Principal, user_id: int, ip_address: str | None = None
+) -> int:
+    """Someone leaves the organisation: they stop owning its journeys and touchpoints.
+
+    Called by the membership services inside their transaction, so a person who later rejoins
+    with a lesser role does not get their old journeys back. Returns how many were released.
+    """
+    journeys = Journey.objects.for_organization(organization).filter(owner_id=user_id)
+    touchpoints = Touchpoint.objects.for_organization(organization).filter(owner_id=user_id)
+    released = {
+        "journeys": list(journeys.values_list("pk", flat=True)),
+        "touchpoints": list(touchpoints.values_list("pk", flat=True)),
+    }
+    count = journeys.update(owner=None) + touchpoints.update(owner=None)
+    if count:
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="journey.ownership_released",
+            target_label=str(user_id),
+            data={"user_id": user_id, **released},
+            ip_address=ip_address,
+        )
+    return count

@@ -70,8 +70,9 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(_OWNER),
 }
 
-# Machines may automate everything an admin does except minting keys and touching owners.
-_API_KEY_READ_WRITE = frozenset(_ADMIN - {Action.API_KEYS_MANAGE})
+# Machines may automate what an admin does except minting keys and managing people: a key that
+# could invite or promote an admin could mint keys through that person.
+_API_KEY_READ_WRITE = frozenset(_ADMIN - {Action.API_KEYS_MANAGE, Action.MEMBERS_MANAGE})
 _API_KEY_READ_ONLY = frozenset(
     {Action.ORG_VIEW, Action.MEMBERS_VIEW, Action.JOURNEY_VIEW, Action.RESULTS_VIEW,
      Action.EXPORT, Action.ALERT_VIEW, Action.AUDIT_VIEW}

@@ -2,7 +2,7 @@
 
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -18,7 +18,9 @@ from django.utils.text import slugify
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
+from apps.core.emails import render_subject
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from apps.journeys.services import ownerships_release
 
 from .models import Invitation, Membership, Organization, Role
 from .permissions import Action, Principal, can, require
@@ -237,6 +239,9 @@ def membership_remove(
     membership = _membership_in(memberships, membership_id)
     _require_owner_rights(actor, membership.role)
     _refuse_last_owner(memberships, membership, "be removed")
+    ownerships_release(
+        organization=organization, actor=actor, user_id=membership.user_id, ip_address=ip_address
+    )
     audit_record(
         organization=organization,
         actor=actor,
@@ -259,6 +264,9 @@ def membership_leave(
     memberships = _locked_memberships(organization)
     membership = _membership_in(memberships, actor.membership.pk)
     _refuse_last_owner(memberships, membership, "leave")
+    ownerships_release(
+        organization=organization, actor=actor, user_id=membership.user_id, ip_address=ip_address
+    )
     audit_record(
         organization=organization,
         actor=actor,
@@ -274,6 +282,39 @@ def membership_leave(
 # --- Invitations --------------------------------------------------------------------------------
 
 INVITATION_VALIDITY = timedelta(days=7)
+# Invitations send email from our domain to any address with a name the inviter chose, so they
+# are limited like a mail relay would be: no rapid resends, few per address, a daily cap.
+INVITATION_RESEND_COOLDOWN = timedelta(minutes=10)
+INVITATION_MAX_SENDS = 5
+INVITATIONS_PER_DAY = 200
+
+
+def _limit_invitation_sending(
+    organization: Organization, invitation: Invitation | None, now: datetime
+) -> None:
+    if invitation is not None:
+        if invitation.send_count >= INVITATION_MAX_SENDS:
+            raise Conflict(
+                f"This invitation was already sent {invitation.send_count} times.",
+                fields={"invitation": ["Revoke it, or ask the person to check their spam."]},
+            )
+        last = invitation.last_sent_at
+        if last is not None and now - last < INVITATION_RESEND_COOLDOWN:
+            minutes = int(INVITATION_RESEND_COOLDOWN.total_seconds() // 60)
+            raise Conflict(
+                f"This invitation was sent less than {minutes} minutes ago.",
+                fields={"invitation": [f"Wait {minutes} minutes before sending it again."]},
+            )
+    sent_today = (
+        Invitation.objects.for_organization(organization)
+        .filter(last_sent_at__gte=now - timedelta(days=1))
+        .count()
+    )
+    if sent_today >= INVITATIONS_PER_DAY:
+        raise Conflict(
+            f"This organisation has sent {INVITATIONS_PER_DAY} invitations in the last day.",
+            fields={"email": ["Try again tomorrow, or contact support for a larger team."]},
+        )
 
 
 def _new_invitation_token() -> tuple[str, str]:
@@ -316,8 +357,9 @@ def invitation_create(
             f"{email} is already a member of {organization.name}.",
             fields={"email": ["This person is already a member."]},
         )
-    token, token_hash = _new_invitation_token()
     now = timezone.now()
+    _limit_invitation_sending(organization, None, now)
+    token, token_hash = _new_invitation_token()
     invitation = Invitation(
         organization=organization,
         email=email,
@@ -377,8 +419,9 @@ def invitation_resend(
     require(actor, Action.MEMBERS_MANAGE, organization)
     invitation = _open_invitation(organization, invitation_id)
     _require_owner_rights(actor, invitation.role)
-    token, invitation.token_hash = _new_invitation_token()
     now = timezone.now()
+    _limit_invitation_sending(organization, invitation, now)
+    token, invitation.token_hash = _new_invitation_token()
     invitation.expires_at = now + INVITATION_VALIDITY
     invitation.last_sent_at = now
     invitation.send_count += 1
@@ -517,7 +560,7 @@ def invitation_send_email(*, invitation_id: int, token: str) -> None:
         "language": organization.default_language,
     }
     with translation.override(organization.default_language):
-        subject = render_to_string("emails/invitation_subject.txt", context).strip()
+        subject = render_subject("emails/invitation_subject.txt", context)
         body = render_to_string("emails/invitation.txt", context)
         html = render_to_string("emails/invitation.html", context)
     message = EmailMultiAlternatives(subject=subject, body=body, to=[invitation.email])

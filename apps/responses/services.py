@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.errors import ValidationFailed
+from apps.core.logging import detached_request_id
 from apps.distribution.models import SurveyLink
 from apps.surveys.models import CHOICE_KINDS, SCALED_KINDS, Audience, Item, ItemKind
 
@@ -231,7 +232,12 @@ def _queue(response: Response) -> None:
     the response is committed and stays unprocessed until the sweeper queues it again."""
     from .tasks import process_response
 
-    try:
-        process_response.delay(organization_id=response.organization_id, response_id=response.pk)
-    except Exception:
-        logger.exception("could not queue response %s; it stays unprocessed", response.pk)
+    # The task must not log under the respondent request's id: with the web server's log of
+    # that request it would tie an (employee) response to a moment and a connection.
+    with detached_request_id():
+        try:
+            process_response.delay(
+                organization_id=response.organization_id, response_id=response.pk
+            )
+        except Exception:
+            logger.exception("could not queue a response; it stays unprocessed")

@@ -44,7 +44,6 @@ DEVICE_SALT = "responses.device"
 DEVICE_COOKIE = "cx_answered"
 HONEYPOT = "website"
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-KIOSK_RESET_SECONDS = 6
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> Any:
@@ -106,7 +105,9 @@ def _segment(request: HttpRequest, link: SurveyLink) -> dict[str, str]:
     whitelist = context_whitelist(
         questionnaire_id=link.questionnaire_id, organization_id=link.organization_id
     )
-    from_url, _errors = context_clean({k: v for k, v in extra.items() if k in whitelist}, whitelist)
+    from_url, _errors = context_clean(
+        {k: v for k, v in extra.items() if k in whitelist}, whitelist, audience=link.audience
+    )
     return {**from_url, **link.context}
 
 
@@ -239,7 +240,7 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
     link = link_resolve(token)
     if link is None:
         return _simple(request, "not_found.html", 404)
-    return _simple(request, "thanks.html", 200, link=link, reset_seconds=KIOSK_RESET_SECONDS,
+    return _simple(request, "thanks.html", 200, link=link,
                    form_url=reverse("responses:respond", args=[link.token]))  # fmt: skip
 
 

@@ -10,6 +10,9 @@ from .base import DATABASES, LOGGING, REDIS_URL, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
+if len(SECRET_KEY) < 50 or SECRET_KEY.lower().startswith(("change-me", "changeme")):
+    # Sessions, email confirmation links and survey form stamps are signed with it.
+    raise RuntimeError("SECRET_KEY must be at least 50 random characters, not a placeholder.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 # Emails sent from workers link here; a wrong default would mail people dead links.
 SITE_URL = env("SITE_URL")

@@ -61,3 +61,22 @@ def test_json_formatter_writes_one_object_per_line_with_request_id_and_extras():
     assert entry["request_id"] == "req-1234567890"
     assert entry["response_id"] == 42
     assert entry["level"] == "INFO" and entry["logger"] == "cx.test"
+
+
+def test_responses_are_queued_without_the_respondents_request_id(monkeypatch):
+    """A task log line under the submission's request id would tie an employee's anonymous
+    response to the web server's record of that request."""
+    from types import SimpleNamespace
+
+    from apps.responses import services, tasks
+
+    seen = []
+    monkeypatch.setattr(
+        tasks.process_response, "delay", lambda **kwargs: seen.append(request_id_var.get())
+    )
+    token = request_id_var.set("req-respondent-123")
+    try:
+        services._queue(SimpleNamespace(organization_id=1, pk=2))
+    finally:
+        request_id_var.reset(token)
+    assert seen == ["-"]

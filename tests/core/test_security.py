@@ -72,3 +72,12 @@ def test_forms_are_csrf_protected():
     strict = Client(enforce_csrf_checks=True)
     response = strict.post("/accounts/login/", {"login": "a@b.c", "password": "x"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "key", ["too-short", "change-me-to-a-long-random-string-before-any-real-use"]
+)
+def test_production_refuses_weak_or_placeholder_secret_keys(key):
+    result = _manage("check", env={**PRODUCTION_ENV, "SECRET_KEY": key})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be at least 50 random characters" in result.stderr

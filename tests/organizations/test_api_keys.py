@@ -100,12 +100,15 @@ def test_read_write_key_cannot_make_owners(org, admin, viewer):
         f"/api/v1/o/acme/members/{target.pk}/", {"role": "owner"}, format="json"
     )
     assert response.status_code == 403
+    # Not even lesser roles: managing people is not a machine's job (see the next test).
     assert (
         client.patch(
             f"/api/v1/o/acme/members/{target.pk}/", {"role": "analyst"}, format="json"
         ).status_code
-        == 200
+        == 403
     )
+    target.refresh_from_db()
+    assert target.role == "viewer"
 
 
 # --- Web ----------------------------------------------------------------------------------------
@@ -229,3 +232,33 @@ def test_api_schema_documents_the_endpoints(client):
     members = paths["/api/v1/o/{org_slug}/members/"]["get"]["responses"]["200"]
     ref = members["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert "count" in schema["components"]["schemas"][ref]["properties"]  # paginated
+
+
+@pytest.mark.django_db
+def test_read_write_key_cannot_manage_people(org, viewer):
+    """A key that could invite or promote an admin could mint keys through that person."""
+    from rest_framework.test import APIClient
+
+    from apps.organizations.api_keys import api_key_create
+    from apps.organizations.models import Membership
+    from apps.organizations.permissions import Principal
+    from tests.factories import MembershipFactory
+
+    owner = MembershipFactory(organization=org, role="owner")
+    _key, plaintext = api_key_create(
+        organization=org, actor=Principal.for_membership(owner), name="CRM", access="read_write"
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    invite = client.post(
+        "/api/v1/o/acme/invitations/",
+        {"email": "evil@attacker.test", "role": "admin"},
+        format="json",
+    )
+    assert invite.status_code == 403
+    member = Membership.objects.for_organization(org).get(user=viewer)
+    promote = client.patch(f"/api/v1/o/acme/members/{member.pk}/", {"role": "admin"}, format="json")
+    assert promote.status_code == 403
+    member.refresh_from_db()
+    assert member.role == "viewer"
+    assert client.get("/api/v1/o/acme/members/").status_code == 200  # reading is fine

@@ -127,6 +127,7 @@ def test_resend_makes_a_new_link_and_the_old_one_stops_working(
     invitation = _invite(org, admin, capture=django_capture_on_commit_callbacks)
     old_path, _ = _link(mail.outbox[0])
     invitation.expires_at = timezone.now() - timedelta(days=1)  # expired ones can be resent
+    invitation.last_sent_at = timezone.now() - timedelta(days=6)
     invitation.save()
     with django_capture_on_commit_callbacks(execute=True):
         services.invitation_resend(
@@ -338,6 +339,7 @@ def test_web_duplicate_invitation_is_a_conflict(admin_client_, org, admin):
 
 def test_web_resend_and_revoke(admin_client_, org, admin, django_capture_on_commit_callbacks):
     invitation = _invite(org, admin)
+    _sent_long_ago(invitation)
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client_.post(f"/o/acme/invitations/{invitation.pk}/resend/")
     assert response.status_code == 302 and len(mail.outbox) == 1
@@ -382,6 +384,7 @@ def test_api_create_list_resend_revoke(admin_api, org, django_capture_on_commit_
     assert listing["count"] == 1 and listing["results"][0]["email"] == "api@example.com"
     pk = body["id"]
     assert admin_api.get(f"/api/v1/o/acme/invitations/{pk}/").json()["role"] == "analyst"
+    _sent_long_ago(Invitation.objects.for_organization(org).get(pk=pk))
     with django_capture_on_commit_callbacks(execute=True):
         resent = admin_api.post(f"/api/v1/o/acme/invitations/{pk}/resend/")
     assert resent.status_code == 200 and resent.json()["send_count"] == 2
@@ -437,3 +440,46 @@ def test_api_roles_and_strangers(viewer_api, stranger_api, admin_api, org, admin
     assert response.status_code == 403
     invitation.refresh_from_db()
     assert invitation.status == "pending"
+
+
+def _sent_long_ago(invitation):
+    """Let the resend cooldown pass."""
+    Invitation.objects.for_organization(invitation.organization_id).filter(pk=invitation.pk).update(
+        last_sent_at=timezone.now() - services.INVITATION_RESEND_COOLDOWN - timedelta(minutes=1)
+    )
+
+
+def test_invitations_cannot_be_used_as_a_mail_relay(org, admin, monkeypatch):
+    actor = _principal(org, admin)
+    invitation = _invite(org, admin)
+    with pytest.raises(Conflict, match="less than 10 minutes ago") as caught:
+        services.invitation_resend(organization=org, actor=actor, invitation_id=invitation.pk)
+    assert "invitation" in caught.value.fields
+    for _ in range(services.INVITATION_MAX_SENDS - 1):
+        _sent_long_ago(invitation)
+        services.invitation_resend(organization=org, actor=actor, invitation_id=invitation.pk)
+    _sent_long_ago(invitation)
+    with pytest.raises(Conflict, match="already sent 5 times"):
+        services.invitation_resend(organization=org, actor=actor, invitation_id=invitation.pk)
+    invitation.refresh_from_db()
+    assert invitation.send_count == services.INVITATION_MAX_SENDS
+
+    monkeypatch.setattr(services, "INVITATIONS_PER_DAY", 2)
+    _invite(org, admin, email="second@example.com")
+    with pytest.raises(Conflict, match="2 invitations in the last day") as caught:
+        _invite(org, admin, email="third@example.com")
+    assert "email" in caught.value.fields
+    assert not Invitation.objects.for_organization(org).filter(email="third@example.com").exists()
+
+
+def test_invitation_email_keeps_names_readable_and_on_one_line(
+    org, admin, django_capture_on_commit_callbacks
+):
+    org.name = "O'Brien & Co\nR&D <Team>"
+    org.save()
+    _invite(org, admin, capture=django_capture_on_commit_callbacks)
+    message = mail.outbox[0]
+    assert "O'Brien & Co R&D <Team>" in message.subject
+    assert "&amp;" not in message.subject and "&#x27;" not in message.subject
+    assert "\\n" not in message.subject
+    assert "O'Brien & Co" in message.body

@@ -323,3 +323,25 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner():
     assert sorted(outcomes) == ["demoted", "refused"]
     owners = Membership.objects.for_organization(organization).filter(role="owner")
     assert owners.count() == 1
+
+
+@pytest.mark.django_db
+def test_removed_member_stops_owning_journeys_and_touchpoints(org, owner, analyst):
+    """Otherwise they would get their old journey back if they rejoined as a viewer."""
+    from apps.audit.models import AuditEntry
+    from apps.journeys.models import Journey, Touchpoint
+    from apps.organizations import services
+    from apps.organizations.models import Membership
+    from apps.organizations.permissions import Principal
+    from tests.factories import JourneyFactory
+
+    journey = JourneyFactory(organization=org, owner=analyst)
+    actor = Principal.for_membership(Membership.objects.for_organization(org).get(user=owner))
+    membership = Membership.objects.for_organization(org).get(user=analyst)
+    services.membership_remove(organization=org, actor=actor, membership_id=membership.pk)
+    journey.refresh_from_db()
+    assert journey.owner_id is None
+    assert not Touchpoint.objects.for_organization(org).filter(owner=analyst).exists()
+    entry = AuditEntry.objects.for_organization(org).get(action="journey.ownership_released")
+    assert entry.data["journeys"] == [journey.pk]
+    assert Journey.objects.for_organization(org).count() == 1

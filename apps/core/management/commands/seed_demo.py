@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.demo import DEMO_LOGINS, demo_load
 
@@ -10,7 +11,18 @@ from apps.core.demo import DEMO_LOGINS, demo_load
 class Command(BaseCommand):
     help = "Load the demo data once; running it again changes nothing."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Load even with DEBUG off (the demo has a superuser with a published password).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["allow_production"]:
+            raise CommandError(
+                "Refusing to load demo data with DEBUG off: its superuser's password is public."
+            )
         created = demo_load()
         self.stdout.write("Demo data loaded." if created else "Demo data already present.")
         for login in DEMO_LOGINS:
