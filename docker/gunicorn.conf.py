@@ -8,8 +8,11 @@ threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 2000
-max_requests_jitter = 200
+# Workers import the application before forking, so a new worker serves its first request warm.
+preload_app = True
+# Restarting a worker costs a slow first request; do it rarely (a guard against slow leaks).
+max_requests = 20000
+max_requests_jitter = 2000
 accesslog = "-"
 # No client address or user agent: with a survey submission's time they could tie an employee's
 # anonymous response to a person. The request id links a line to the application's own logs.

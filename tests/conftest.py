@@ -70,6 +70,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(f"[{marker}] {why}")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Per-process caches keyed by ids must not outlive a test: rolled-back ids are reused."""
+    from apps.responses.selectors import respondent_items_cache_clear
+
+    respondent_items_cache_clear()
+    yield
+    respondent_items_cache_clear()
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -558,3 +558,21 @@ def test_a_broker_outage_still_thanks_the_respondent_and_keeps_the_response(
         response = submit(client, customer_link, full_answers(customer_link, used=1))
     assert response.status_code == 302
     assert _responses(customer_link).get().processed_at is None
+
+
+def test_published_items_are_loaded_once_per_process(customer_link, django_assert_num_queries):
+    from apps.responses.selectors import respondent_items
+
+    version_id = customer_link.questionnaire.published_version_id
+    first = respondent_items(link=customer_link, version_id=version_id)
+    with django_assert_num_queries(0):
+        again = respondent_items(link=customer_link, version_id=version_id)
+    assert [i.pk for i in again] == [i.pk for i in first] and again
+    assert again is not first  # callers get their own list
+
+
+def test_an_unpublished_version_is_not_cached_as_empty(customer_link):
+    from apps.responses import selectors
+
+    assert selectors.respondent_items(link=customer_link, version_id=10**9) == []
+    assert not selectors._PUBLISHED_ITEMS

@@ -1,0 +1,1 @@
+"""Benchmarks run against a real gunicorn + PostgreSQL + Redis on this machine."""
