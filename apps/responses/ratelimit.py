@@ -5,11 +5,26 @@ per link a cap protects the database from one leaked link being hammered.
 """
 
 import hashlib
+import ipaddress
 import time
 
 from django.core.cache import cache
 
 WINDOW_SECONDS = 60
+
+
+def address_key(address: str | None) -> str:
+    """The unit one client controls: an IPv4 address, or an IPv6 /64 (a home or an office gets
+    a whole /64, so counting single IPv6 addresses would give one client 2^64 allowances)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return "-"
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def hit(scope: str, key: str, limit: int) -> bool:

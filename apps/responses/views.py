@@ -86,7 +86,9 @@ def _pick_language(request: HttpRequest, languages: list[str], explicit: str | N
 def _limited(request: HttpRequest, link: SurveyLink | None) -> HttpResponse | None:
     if link is None:
         over = ratelimit.hit(
-            "address", client_ip(request) or "-", settings.RESPONDENT_RATE_PER_ADDRESS
+            "address",
+            ratelimit.address_key(client_ip(request)),
+            settings.RESPONDENT_RATE_PER_ADDRESS,
         )
     else:
         over = ratelimit.hit("link", str(link.pk), settings.RESPONDENT_RATE_PER_LINK)

@@ -576,3 +576,33 @@ def test_an_unpublished_version_is_not_cached_as_empty(customer_link):
 
     assert selectors.respondent_items(link=customer_link, version_id=10**9) == []
     assert not selectors._PUBLISHED_ITEMS
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("", "-"),
+        (None, "-"),
+        ("not-an-address", "-"),
+    ],
+)
+def test_rate_limit_counts_an_ipv6_client_by_its_64(address, key):
+    from apps.responses.ratelimit import address_key
+
+    assert address_key(address) == key
+
+
+def test_many_addresses_of_one_ipv6_64_share_one_allowance(client, customer_link, settings):
+    settings.RESPONDENT_RATE_PER_ADDRESS = 5
+    statuses = [
+        client.get(f"/s/{customer_link.token}/", REMOTE_ADDR=f"2001:db8:1:2::{n:x}").status_code
+        for n in range(1, 9)
+    ]
+    assert statuses[:5] == [200] * 5
+    assert 429 in statuses[5:]
+    # Another /64 is another client.
+    assert client.get(f"/s/{customer_link.token}/", REMOTE_ADDR="2001:db8:9::1").status_code == 200
