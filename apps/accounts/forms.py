@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.core.errors import ApplicationError
+from apps.organizations.base import client_ip
 from apps.organizations.selectors import invitation_by_token
 from apps.organizations.services import invitation_accept_at_signup, organization_create
 
@@ -50,7 +51,7 @@ class SignupForm(AllauthSignupForm):
 
     def save(self, request: HttpRequest) -> User:
         user = super().save(request)
-        ip_address = request.META.get("REMOTE_ADDR")
+        ip_address = client_ip(request)
         if self.invitation_token:
             # The invited address is proven by the link: verify it and join at once. Another
             # address is verified by email first; the person then accepts on the invitation page.

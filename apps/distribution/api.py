@@ -4,14 +4,13 @@ Reads need `journey.view`; writes are checked by the services against the questi
 journey (`journey.edit`). A link is never deleted (responses point at it): close it.
 """
 
-from typing import Any
-
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api import validated
 from apps.journeys.views import VIEW
 from apps.organizations.base import OrganizationViewSet, client_ip
 from apps.surveys import selectors as survey_selectors
@@ -56,12 +55,6 @@ class LinkUpdateSerializer(serializers.Serializer):
     one_response_per_device = serializers.BooleanField(required=False)
 
 
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class LinkViewSet(OrganizationViewSet):
     """Public links to one side of a published questionnaire."""
 
@@ -93,7 +86,7 @@ class LinkViewSet(OrganizationViewSet):
 
     @extend_schema(request=LinkCreateSerializer, responses={201: LinkSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = _valid(LinkCreateSerializer, request.data)
+        data = validated(LinkCreateSerializer, request.data)
         questionnaire = survey_selectors.questionnaire_get(
             organization=self.organization, questionnaire_id=data.pop("questionnaire")
         )
@@ -115,7 +108,7 @@ class LinkViewSet(OrganizationViewSet):
         """Rename, pause (`status: paused`), resume, close for good, set end date or context."""
         link = services.link_update(
             organization=self.organization, actor=self.principal, link=self._link(pk),
-            ip_address=client_ip(request), **_valid(LinkUpdateSerializer, request.data),
+            ip_address=client_ip(request), **validated(LinkUpdateSerializer, request.data),
         )  # fmt: skip
         return Response(LinkSerializer(link, context={"request": request}).data)
 
@@ -162,7 +155,7 @@ class ContextAttributeViewSet(OrganizationViewSet):
     )
     def create(self, request: Request, org_slug: str) -> Response:
         """Add an attribute, or change the label and allowed values of one with that name."""
-        data = _valid(ContextAttributeCreateSerializer, request.data)
+        data = validated(ContextAttributeCreateSerializer, request.data)
         questionnaire = survey_selectors.questionnaire_get(
             organization=self.organization, questionnaire_id=data.pop("questionnaire")
         )

@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api import validated
 from apps.organizations.base import OrganizationViewSet, client_ip
 from apps.organizations.permissions import Action
 
@@ -140,12 +141,6 @@ def _journey_id_param(request: Request) -> int | None:
     return int(raw)
 
 
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 JOURNEY_FILTER = OpenApiParameter("journey", int, description="Only this journey's rows.")
 
 
@@ -175,7 +170,7 @@ class JourneyViewSet(OrganizationViewSet):
 
     @extend_schema(request=JourneyCreateSerializer, responses={201: JourneyMapSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = _valid(JourneyCreateSerializer, request.data)
+        data = validated(JourneyCreateSerializer, request.data)
         journey = services.journey_create(
             organization=self.organization, actor=self.principal, ip_address=client_ip(request),
             **data,
@@ -193,7 +188,7 @@ class JourneyViewSet(OrganizationViewSet):
     @extend_schema(request=JourneyUpdateSerializer, responses=JourneySerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
         journey = self._journey(pk)
-        data = _valid(JourneyUpdateSerializer, request.data)
+        data = validated(JourneyUpdateSerializer, request.data)
         journey = services.journey_update(
             organization=self.organization, actor=self.principal, journey=journey,
             ip_address=client_ip(request), **data,
@@ -205,7 +200,7 @@ class JourneyViewSet(OrganizationViewSet):
     def owner(self, request: Request, org_slug: str, pk: str) -> Response:
         """Assign the journey's owner (admins and owners); the new owner gets an email."""
         journey = self._journey(pk)
-        data = _valid(OwnerSerializer, request.data)
+        data = validated(OwnerSerializer, request.data)
         journey = services.journey_assign_owner(
             organization=self.organization, actor=self.principal, journey=journey,
             owner_id=data["owner"], ip_address=client_ip(request),
@@ -237,7 +232,7 @@ class StageViewSet(OrganizationViewSet):
 
     @extend_schema(request=StageCreateSerializer, responses={201: StageSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = _valid(StageCreateSerializer, request.data)
+        data = validated(StageCreateSerializer, request.data)
         journey = selectors.journey_get(
             organization=self.organization, journey_id=data.pop("journey")
         )
@@ -257,7 +252,7 @@ class StageViewSet(OrganizationViewSet):
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
         stage = services.stage_update(
             organization=self.organization, actor=self.principal, stage=self._stage(pk),
-            ip_address=client_ip(request), **_valid(StageUpdateSerializer, request.data),
+            ip_address=client_ip(request), **validated(StageUpdateSerializer, request.data),
         )  # fmt: skip
         return Response(StageSerializer(stage).data)
 
@@ -272,7 +267,7 @@ class StageViewSet(OrganizationViewSet):
     @extend_schema(request=MoveSerializer, responses=StageSerializer)
     @action(detail=True, methods=["post"])
     def move(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = _valid(MoveSerializer, request.data)
+        data = validated(MoveSerializer, request.data)
         stage = services.stage_move(
             organization=self.organization, actor=self.principal, stage=self._stage(pk),
             position=data["position"], ip_address=client_ip(request),
@@ -311,7 +306,7 @@ class TouchpointViewSet(OrganizationViewSet):
 
     @extend_schema(request=TouchpointCreateSerializer, responses={201: TouchpointSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
-        data = _owner_field(_valid(TouchpointCreateSerializer, request.data))
+        data = _owner_field(validated(TouchpointCreateSerializer, request.data))
         stage = (
             selectors.stages(organization=self.organization).filter(pk=data.pop("stage")).first()
         )
@@ -332,7 +327,7 @@ class TouchpointViewSet(OrganizationViewSet):
         touchpoint = services.touchpoint_update(
             organization=self.organization, actor=self.principal,
             touchpoint=self._touchpoint(pk), ip_address=client_ip(request),
-            **_owner_field(_valid(TouchpointUpdateSerializer, request.data)),
+            **_owner_field(validated(TouchpointUpdateSerializer, request.data)),
         )  # fmt: skip
         return Response(TouchpointSerializer(self._touchpoint(str(touchpoint.pk))).data)
 
@@ -350,7 +345,7 @@ class TouchpointViewSet(OrganizationViewSet):
     @extend_schema(request=MoveSerializer, responses=TouchpointSerializer)
     @action(detail=True, methods=["post"])
     def move(self, request: Request, org_slug: str, pk: str) -> Response:
-        data = _valid(MoveSerializer, request.data)
+        data = validated(MoveSerializer, request.data)
         touchpoint = services.touchpoint_move(
             organization=self.organization, actor=self.principal,
             touchpoint=self._touchpoint(pk), position=data["position"],

@@ -45,9 +45,6 @@ class Translatable(models.Model):
     def name_in(self, language: str) -> str:
         return self._text_in("name", language)
 
-    def description_in(self, language: str) -> str:
-        return self._text_in("description", language)
-
     def _text_in(self, field: str, language: str) -> str:
         translated: dict[str, Any] = (self.translations or {}).get(language) or {}
         return str(translated.get(field) or getattr(self, field))

@@ -10,6 +10,7 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.emails import render_subject
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.ordering import reposition
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import Action, Principal, require
 
@@ -90,19 +91,6 @@ def _lock(journey: Journey) -> Journey:
         .select_for_update()
         .get(pk=journey.pk)
     )
-
-
-def _renumber(rows: list[Any], moved: Any, position: int) -> list[Any]:
-    """Put `moved` at index `position` (clamped) among `rows` and number them 0..n-1."""
-    ordered = [row for row in rows if row.pk != moved.pk]
-    position = max(0, min(int(position), len(ordered)))
-    ordered.insert(position, moved)
-    changed = []
-    for index, row in enumerate(ordered):
-        if row.position != index:
-            row.position = index
-            changed.append(row)
-    return changed
 
 
 # --- journeys -------------------------------------------------------------------------------
@@ -387,7 +375,7 @@ def stage_create(
     )
     if position is not None:
         Stage.objects.for_organization(organization).bulk_update(
-            _renumber(siblings, stage, position), ["position"]
+            reposition(siblings, stage, position), ["position"]
         )
     audit_record(
         organization=organization, actor=actor, action="stage.created", target=stage,
@@ -439,7 +427,7 @@ def stage_move(
     _lock(stage.journey)
     siblings = list(Stage.objects.for_organization(organization).filter(journey=stage.journey_id))
     current = next(s for s in siblings if s.pk == stage.pk)
-    changed = _renumber(siblings, current, position)
+    changed = reposition(siblings, current, position)
     if changed:
         Stage.objects.for_organization(organization).bulk_update(changed, ["position"])
         audit_record(
@@ -562,7 +550,7 @@ def touchpoint_create(
     )
     if position is not None:
         Touchpoint.objects.for_organization(organization).bulk_update(
-            _renumber(siblings, touchpoint, position), ["position"]
+            reposition(siblings, touchpoint, position), ["position"]
         )
     audit_record(
         organization=organization, actor=actor, action="touchpoint.created", target=touchpoint,
@@ -634,7 +622,7 @@ def touchpoint_move(
     )
     touchpoint.stage = target
     siblings = list(Touchpoint.objects.for_organization(organization).filter(stage=target))
-    changed = _renumber(siblings, touchpoint, position)
+    changed = reposition(siblings, touchpoint, position)
     if target.pk != source_stage_id:
         rest = list(
             Touchpoint.objects.for_organization(organization)

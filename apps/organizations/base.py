@@ -35,7 +35,8 @@ def _action_for(actions: dict[str, Action], default: Action | None, method: str)
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address as the proxy chain reports it (SECURE_PROXY_SSL_HEADER setups)."""
+    """The caller's address; behind trusted proxies TrustedProxyMiddleware has already put the
+    client's own address into REMOTE_ADDR."""
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -37,10 +37,6 @@ def members(*, organization: Organization) -> QuerySet[Membership]:
     )
 
 
-def owner_count(*, organization: Organization) -> int:
-    return Membership.objects.for_organization(organization).filter(role="owner").count()
-
-
 def member(*, organization: Organization, membership_id: int) -> Membership | None:
     return members(organization=organization).filter(pk=membership_id).first()
 

@@ -32,11 +32,10 @@ def hit(scope: str, key: str, limit: int) -> bool:
     window = int(time.time() // WINDOW_SECONDS)
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     cache_key = f"rl:{scope}:{digest}:{window}"
-    if cache.add(cache_key, 1, timeout=WINDOW_SECONDS + 5):
-        return limit < 1
+    # One round trip in the common case (the window's counter exists); this is the respondent
+    # hot path. The first request of a window creates the counter.
     try:
         count = cache.incr(cache_key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(cache_key, 1, timeout=WINDOW_SECONDS + 5)
-        count = 1
+    except ValueError:  # add() fails only if another request created it in between
+        count = 1 if cache.add(cache_key, 1, timeout=WINDOW_SECONDS + 5) else cache.incr(cache_key)
     return count > limit

@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api import validated
 from apps.journeys import selectors as journey_selectors
 from apps.organizations.base import OrganizationViewSet, client_ip
 from apps.organizations.permissions import Action
@@ -155,12 +156,6 @@ class ItemMoveSerializer(serializers.Serializer):
     position = serializers.IntegerField(min_value=0, help_text="0 is first.")
 
 
-def _valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _detail(questionnaire: Questionnaire, version: QuestionnaireVersion | None = None) -> dict:
     version = version or selectors.current_version(questionnaire=questionnaire)
     context = {
@@ -205,7 +200,7 @@ class QuestionnaireViewSet(OrganizationViewSet):
     @extend_schema(request=GenerateSerializer, responses={201: QuestionnaireDetailSerializer})
     def create(self, request: Request, org_slug: str) -> Response:
         """Generate a paired questionnaire from a journey (draft, version 1)."""
-        data = _valid(GenerateSerializer, request.data)
+        data = validated(GenerateSerializer, request.data)
         journey = journey_selectors.journey_get(
             organization=self.organization, journey_id=data.pop("journey")
         )
@@ -241,7 +236,7 @@ class QuestionnaireViewSet(OrganizationViewSet):
         questionnaire = services.questionnaire_rename(
             organization=self.organization, actor=self.principal,
             questionnaire=self._questionnaire(pk), ip_address=client_ip(request),
-            **_valid(RenameSerializer, request.data),
+            **validated(RenameSerializer, request.data),
         )  # fmt: skip
         return Response(_detail(questionnaire))
 
@@ -272,7 +267,7 @@ class QuestionnaireViewSet(OrganizationViewSet):
         questionnaire = self._questionnaire(pk)
         services.questionnaire_add_language(
             organization=self.organization, actor=self.principal, questionnaire=questionnaire,
-            ip_address=client_ip(request), **_valid(LanguageSerializer, request.data),
+            ip_address=client_ip(request), **validated(LanguageSerializer, request.data),
         )  # fmt: skip
         return Response(_detail(questionnaire))
 
@@ -291,7 +286,7 @@ class QuestionnaireViewSet(OrganizationViewSet):
     @action(detail=True, methods=["post"])
     def items(self, request: Request, org_slug: str, pk: str) -> Response:
         """Add a custom item (to the draft version; a published questionnaire gets a new one)."""
-        data = _valid(ItemCreateSerializer, request.data)
+        data = validated(ItemCreateSerializer, request.data)
         data["touchpoint_id"] = data.pop("touchpoint", None)
         item = services.item_create(
             organization=self.organization, actor=self.principal,
@@ -326,7 +321,7 @@ class ItemViewSet(OrganizationViewSet):
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
         item = services.item_update(
             organization=self.organization, actor=self.principal, item=self._item(pk),
-            ip_address=client_ip(request), **_valid(ItemUpdateSerializer, request.data),
+            ip_address=client_ip(request), **validated(ItemUpdateSerializer, request.data),
         )  # fmt: skip
         return Response(ItemSerializer(item).data)
 
@@ -347,7 +342,7 @@ class ItemViewSet(OrganizationViewSet):
     def move(self, request: Request, org_slug: str, pk: str) -> Response:
         item = services.item_move(
             organization=self.organization, actor=self.principal, item=self._item(pk),
-            position=_valid(ItemMoveSerializer, request.data)["position"],
+            position=validated(ItemMoveSerializer, request.data)["position"],
             ip_address=client_ip(request),
         )  # fmt: skip
         return Response(ItemSerializer(item).data)

@@ -158,10 +158,6 @@ class Item(TenantModel):
     def is_mapped(self) -> bool:
         return self.touchpoint_id is not None
 
-    @property
-    def is_scaled(self) -> bool:
-        return self.scale_lo is not None
-
     def text_in(self, language: str) -> str:
         return str(self.texts.get(language) or "")
 

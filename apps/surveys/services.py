@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.ordering import reposition
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
 from apps.organizations.permissions import Action, Principal, require
@@ -534,18 +535,6 @@ def _other(audience: str) -> str:
     return Audience.EMPLOYEE if audience == Audience.CUSTOMER else Audience.CUSTOMER
 
 
-def _place(items: list[Item], moved: Item, position: int) -> list[Item]:
-    ordered = [row for row in items if row.pk != moved.pk]
-    position = max(0, min(position, len(ordered)))
-    ordered.insert(position, moved)
-    changed = []
-    for index, row in enumerate(ordered):
-        if row.position != index:
-            row.position = index
-            changed.append(row)
-    return changed
-
-
 def _side(version: QuestionnaireVersion, audience: str) -> list[Item]:
     return selectors.version_items(version=version, audience=audience)
 
@@ -662,7 +651,7 @@ def _create_on_side(
     position = _insert_position(side, touchpoint)
     item = Item.objects.create(audience=audience, position=len(side), **fields)
     Item.objects.for_organization(version.organization_id).bulk_update(
-        _place([*side, item], item, position), ["position"]
+        reposition([*side, item], item, position), ["position"]
     )
     item.refresh_from_db(fields=["position"])
     return item
@@ -811,7 +800,7 @@ def item_move(
         side = _side(version, audience)
         row = next((r for r in side if r.key == item.key), None)
         if row is not None:
-            changed += _place(side, row, position)
+            changed += reposition(side, row, position)
             if row.pk == item.pk:
                 item.position = row.position
     Item.objects.for_organization(version.organization_id).bulk_update(changed, ["position"])

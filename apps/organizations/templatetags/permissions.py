@@ -1,7 +1,5 @@
 """Templates ask the permissions module too: {% if principal|can:"members.manage" %}."""
 
-from typing import Any
-
 from django import template
 
 from apps.organizations.permissions import Action, Principal
@@ -13,8 +11,3 @@ register = template.Library()
 @register.filter
 def can(principal: Principal | None, action: str) -> bool:
     return _can(principal, Action(action))
-
-
-@register.simple_tag
-def can_on(principal: Principal | None, action: str, obj: Any) -> bool:
-    return _can(principal, Action(action), obj)
