@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.surveys",
     "apps.distribution",
     "apps.responses",
+    "apps.scoring",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,171 @@
+"""What the processing pipeline stores: additive daily aggregates, never raw answers again.
+
+Every figure of a gap report is a sum of these rows over the days and attribute sets a filter
+selects (SCORING.md section 3). Item cells are stored as counts per raw value, so that n, sum,
+sum of squares, the distribution, top/bottom box and NPS all follow exactly (integers, no
+floating-point drift between incremental processing and a full rescoring). Touchpoint scores are
+means of several answers, so their cells are stored as (n, sum, sum of squares) of the
+per-respondent scores.
+"""
+
+from django.db import models
+
+from apps.core.tenancy import TenantModel
+from apps.surveys.models import Audience
+
+
+class AttributeSet(TenantModel):
+    """One distinct combination of segment attributes, stored once per organisation.
+
+    Responses and aggregates point at it; a filter selects the sets whose values match and sums
+    their rows (DESIGN.md: never the cross-product of all values).
+    """
+
+    # {"region": "south", "store": "espoo"}: keys sorted, values strings.
+    values = models.JSONField(default=dict)
+    # sha256 of the canonical JSON of `values`.
+    digest = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "digest"], name="attribute_set_unique_digest"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.values.items())) or "-"
+
+
+class ItemDayCount(TenantModel):
+    """How many answers of one audience gave one raw value to one item, per day and set."""
+
+    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
+    questionnaire = models.ForeignKey(
+        "surveys.Questionnaire", on_delete=models.CASCADE, related_name="+"
+    )
+    # The item key is stable across versions and shared by the customer/employee twins:
+    # "tp:<touchpoint id>:<dimension>", "nps", "overall", "custom:<hex>".
+    item_key = models.CharField(max_length=64)
+    kind = models.CharField(max_length=24)
+    touchpoint = models.ForeignKey(
+        "journeys.Touchpoint", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    dimension = models.CharField(max_length=16, blank=True, default="")
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    attribute_set = models.ForeignKey(AttributeSet, on_delete=models.RESTRICT, related_name="+")
+    # The response's day in the organisation's time zone (Response.submitted_on).
+    day = models.DateField()
+    scale_lo = models.SmallIntegerField()
+    scale_hi = models.SmallIntegerField()
+    value = models.SmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "item_key",
+                    "audience",
+                    "attribute_set",
+                    "day",
+                    "scale_lo",
+                    "scale_hi",
+                    "value",
+                ],
+                name="item_day_count_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="item_day_count_journey_day")]
+
+    def __str__(self) -> str:
+        return f"{self.audience}:{self.item_key}@{self.day}={self.value}x{self.count}"
+
+
+class TouchpointDayAggregate(TenantModel):
+    """Moments of the per-respondent touchpoint scores (SCORING.md section 4), per day and set."""
+
+    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
+    questionnaire = models.ForeignKey(
+        "surveys.Questionnaire", on_delete=models.CASCADE, related_name="+"
+    )
+    touchpoint = models.ForeignKey(
+        "journeys.Touchpoint", on_delete=models.CASCADE, related_name="+"
+    )
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    attribute_set = models.ForeignKey(AttributeSet, on_delete=models.RESTRICT, related_name="+")
+    day = models.DateField()
+    n = models.PositiveIntegerField(default=0)
+    total = models.FloatField(default=0.0)
+    total_sq = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "touchpoint",
+                    "audience",
+                    "attribute_set",
+                    "day",
+                ],
+                name="touchpoint_day_aggregate_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["journey", "day"], name="touchpoint_day_journey_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.audience}:tp{self.touchpoint_id}@{self.day} n={self.n}"
+
+
+class RespondentScore(TenantModel):
+    """One customer's touchpoint score, kept for derived importance (Spearman against the
+    outcome answer) and for alerts. Customers only: employees get no per-person rows."""
+
+    response = models.ForeignKey(
+        "responses.Response", on_delete=models.CASCADE, related_name="touchpoint_scores"
+    )
+    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
+    questionnaire = models.ForeignKey(
+        "surveys.Questionnaire", on_delete=models.CASCADE, related_name="+"
+    )
+    touchpoint = models.ForeignKey(
+        "journeys.Touchpoint", on_delete=models.CASCADE, related_name="+"
+    )
+    attribute_set = models.ForeignKey(AttributeSet, on_delete=models.RESTRICT, related_name="+")
+    day = models.DateField()
+    score = models.FloatField()
+    # The respondent's outcome answer normalised to 0-100 (nps if the journey asks it, else
+    # overall), NULL when not answered: importance reads pairs from this one table.
+    outcome = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "touchpoint"], name="respondent_score_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="respondent_score_journey_day")]
+
+    def __str__(self) -> str:
+        return f"response {self.response_id} tp{self.touchpoint_id}={self.score:.1f}"
+
+
+class ScoringState(TenantModel):
+    """Per journey: a counter bumped by every batch that changes its aggregates, so that
+    cached derived figures (importance) know when new data has arrived."""
+
+    journey = models.OneToOneField(
+        "journeys.Journey", on_delete=models.CASCADE, related_name="scoring_state"
+    )
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+    rescored_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"journey {self.journey_id} v{self.version}"
