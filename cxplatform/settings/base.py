@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.distribution",
     "apps.responses",
     "apps.scoring",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
