@@ -13,6 +13,10 @@ def mailer_from_url(url: str) -> dict[str, Any]:
     file:///var/lib/cx/mail            one file per message in that folder
     console://                         printed to stdout
     locmem://                          kept in memory (tests)
+    anymail+mailgun://KEY@/?sender_domain=mg.example.com
+                                       an email provider through django-anymail: the part
+                                       before @ is the API key, query parameters are the
+                                       backend's options (e.g. ?server_token=... for postmark)
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -40,4 +44,15 @@ def mailer_from_url(url: str) -> dict[str, Any]:
         return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
     if scheme == "locmem":
         return {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
-    raise ValueError(f"EMAIL_URL: unsupported scheme {scheme!r} (smtp, smtps, file, console)")
+    if scheme.startswith("anymail+"):
+        esp = scheme.removeprefix("anymail+").replace("-", "_")
+        if not esp.isidentifier():
+            raise ValueError(f"EMAIL_URL: {esp!r} is not an anymail provider name")
+        anymail_options: dict[str, Any] = dict(query)
+        api_key = unquote(parts.username or "")
+        if api_key:
+            anymail_options.setdefault("api_key", api_key)
+        return {"BACKEND": f"anymail.backends.{esp}.EmailBackend", "OPTIONS": anymail_options}
+    raise ValueError(
+        f"EMAIL_URL: unsupported scheme {scheme!r} (smtp, smtps, file, console, anymail+<esp>)"
+    )

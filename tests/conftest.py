@@ -255,7 +255,9 @@ def celery_worker_process(redis_url: str) -> Iterator[WorkerProcess]:
 @pytest.fixture
 def celery_client(redis_url: str) -> Iterator[Celery]:
     """A producer talking to the same Redis as the worker (the test process itself runs eager)."""
-    client = Celery("test-client", broker=redis_url, backend=redis_url)
+    # Not the current app: the project's shared tasks (eager in tests) must keep resolving to
+    # the project's app in later tests, not to this client.
+    client = Celery("test-client", broker=redis_url, backend=redis_url, set_as_current=False)
     client.conf.task_serializer = "json"
     client.conf.accept_content = ["json"]
     yield client

@@ -50,6 +50,11 @@ NOT_TENANT_SCOPED: dict[str, str] = {
     # Respondent pages: the link's unguessable token is the credential and names the
     # organisation (tests/responses and tests/distribution cover unknown and closed tokens).
     "s/": "public survey links",
+    # Opting out of email: the invitation's unguessable token is the credential
+    # (tests/distribution/test_optout.py covers unknown tokens).
+    "unsubscribe/": "email opt-out links",
+    # Unsubscribing from a report schedule: the emailed token is the credential (tests/reports).
+    "r/": "report email unsubscribe links",
 }
 
 # Keywords whose values are not objects: a probe keeps them the same in every variant.
@@ -210,6 +215,71 @@ def _context_attribute(organization: Organization) -> Any:
                                  questionnaire=questionnaire, name="store")  # fmt: skip
 
 
+def _report_schedule(organization: Organization) -> Any:
+    from apps.reports.services import schedule_create
+
+    return schedule_create(organization=organization, actor=_system(organization),
+                           journey=_journey(organization), frequency="weekly", weekday=0, hour=8,
+                           period="last_7_days", recipients=["probe@example.com"])  # fmt: skip
+
+
+def _report_file(organization: Organization) -> Any:
+    from apps.reports.models import ReportFile
+
+    return ReportFile.objects.create(organization=organization, journey=_journey(organization),
+                                     kind="scores_csv")  # fmt: skip
+
+
+def _contact_list(organization: Organization) -> Any:
+    from apps.distribution.models import ContactList
+
+    return ContactList.objects.create(organization=organization, name="Probe",
+                                      audience="customer", attribute_names=["region"])  # fmt: skip
+
+
+def _contact(organization: Organization) -> Any:
+    from apps.distribution.models import Contact
+
+    return Contact.objects.create(organization=organization,
+                                  contact_list=_contact_list(organization),
+                                  email=f"probe-{secrets.token_hex(4)}@example.com")  # fmt: skip
+
+
+def _contact_import(organization: Organization) -> Any:
+    from apps.distribution.models import ContactImport
+
+    return ContactImport.objects.create(
+        organization=organization, contact_list=_contact_list(organization),
+        file_name="probe.csv", file_format="csv", encoding="utf-8", delimiter=",",
+        content=b"email\nprobe@example.com\n", columns=["email"], mapping={"0": "email"},
+    )  # fmt: skip
+
+
+def _campaign(organization: Organization) -> Any:
+    from apps.distribution.models import Campaign
+
+    return Campaign.objects.create(
+        organization=organization, name="Probe", questionnaire=_link(organization).questionnaire,
+        audience="customer", contact_list=_contact_list(organization),
+        subjects={"en": "Hello"}, bodies={"en": "{{ link }}"},
+    )  # fmt: skip
+
+
+def _survey_invitation(organization: Organization) -> Any:
+    from apps.distribution.models import SurveyInvitation
+
+    return SurveyInvitation.objects.create(organization=organization,
+                                           campaign=_campaign(organization),
+                                           email="probe@example.com")  # fmt: skip
+
+
+def _suppression(organization: Organization) -> Any:
+    from apps.distribution.models import Suppression
+
+    email = f"probe-{secrets.token_hex(4)}@example.com"
+    return Suppression.objects.create(organization=organization, reason="manual", email=email)
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -221,6 +291,13 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "surveys.Item": _item,
     "distribution.SurveyLink": _link,
     "distribution.ContextAttribute": _context_attribute,
+    "distribution.ContactList": _contact_list,
+    "distribution.Contact": _contact,
+    "distribution.ContactImport": _contact_import,
+    "distribution.Campaign": _campaign,
+    "distribution.SurveyInvitation": _survey_invitation,
+    "distribution.Suppression": _suppression,
+    "reports.ReportSchedule": _report_schedule,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -235,12 +312,21 @@ COLLECTION_MODELS: dict[str, str] = {
     "items": "surveys.Item",
     "links": "distribution.SurveyLink",
     "context-attributes": "distribution.ContextAttribute",
+    "contact-lists": "distribution.ContactList",
+    "contacts": "distribution.Contact",
+    "contact-imports": "distribution.ContactImport",
+    "campaigns": "distribution.Campaign",
+    "suppressions": "distribution.Suppression",
+    "schedules": "reports.ReportSchedule",
+    "report-schedules": "reports.ReportSchedule",
 }
 
 VERBS: dict[str, str] = {
     "surveys:action": "publish",
     "surveys:item_action": "twin",
     "distribution:action": "pause",
+    "campaigns:action": "stop",
+    "campaigns:invitation_action": "resend",
 }
 
 
@@ -273,15 +359,39 @@ KWARG_BUILDERS: dict[str, Callable[[Organization, Endpoint], Any]] = {
     "key_id": _object_of("organizations.ApiKey"),
     "api_key_id": _object_of("organizations.ApiKey"),
     "journey_pk": _object_of("journeys.Journey"),
-    "journey_id": _object_of("journeys.Journey"),
+    "journey_id": lambda organization, endpoint: (
+        _nested_touchpoint(organization, endpoint).journey_id
+        if "touchpoint_id" in endpoint.kwargs
+        else MODEL_BUILDERS["journeys.Journey"](organization).pk
+    ),
     "stage_id": _object_of("journeys.Stage"),
-    "touchpoint_id": _object_of("journeys.Touchpoint"),
+    "touchpoint_id": lambda organization, endpoint: (
+        _nested_touchpoint(organization, endpoint).pk
+        if "journey_id" in endpoint.kwargs
+        else MODEL_BUILDERS["journeys.Touchpoint"](organization).pk
+    ),
     "questionnaire_id": _object_of("surveys.Questionnaire"),
     "item_id": _object_of("surveys.Item"),
     "attribute_id": _object_of("distribution.ContextAttribute"),
+    "list_id": _object_of("distribution.ContactList"),
+    "contact_id": _object_of("distribution.Contact"),
+    "import_id": _object_of("distribution.ContactImport"),
+    "campaign_id": _object_of("distribution.Campaign"),
+    "survey_invitation_id": _object_of("distribution.SurveyInvitation"),
+    "suppression_id": _object_of("distribution.Suppression"),
+    "file_token": lambda organization, endpoint: _report_file(organization).token,
     "verb": lambda organization, endpoint: VERBS[endpoint.name or ""],
     "format": lambda organization, endpoint: "json",
 }
+
+
+def _nested_touchpoint(organization: Organization, endpoint: Endpoint) -> Any:
+    """`journeys/<journey_id>/touchpoints/<touchpoint_id>/`: one touchpoint and its own journey,
+    made once per organisation object and route, so both keywords name the same pair."""
+    made = organization.__dict__.setdefault("_probe_nested_touchpoints", {})
+    if endpoint.route not in made:
+        made[endpoint.route] = MODEL_BUILDERS["journeys.Touchpoint"](organization)
+    return made[endpoint.route]
 
 
 def _unknown(endpoint: Endpoint) -> list[str]:

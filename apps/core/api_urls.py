@@ -10,4 +10,6 @@ urlpatterns = [
     path("", include("apps.journeys.api_urls")),
     path("", include("apps.surveys.api_urls")),
     path("", include("apps.distribution.api_urls")),
+    path("", include("apps.scoring.api_urls")),
+    path("", include("apps.reports.api_urls")),
 ]

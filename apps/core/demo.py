@@ -40,6 +40,7 @@ def demo_load() -> bool:
     from apps.journeys.demo import demo_journey_load
     from apps.organizations.models import Membership, Organization
     from apps.organizations.services import organization_create
+    from apps.scoring.demo import demo_responses_load
 
     if Organization.objects.filter(slug=DEMO_ORGANIZATION_SLUG).exists():
         return False
@@ -66,6 +67,7 @@ def demo_load() -> bool:
         Membership.objects.create(
             organization=organization, user=users[login.email], role=login.role
         )
-    demo_journey_load(organization, users["analyst@demo.example"])
+    journey = demo_journey_load(organization, users["analyst@demo.example"])
     demo_links_load(organization)
+    demo_responses_load(organization, journey)
     return True

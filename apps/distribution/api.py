@@ -5,7 +5,7 @@ journey (`journey.edit`). A link is never deleted (responses point at it): close
 """
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,17 +23,27 @@ from .views import public_url
 
 class LinkSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    context = serializers.SerializerMethodField()
+    touchpoint = serializers.SerializerMethodField(help_text="The touchpoint in focus (an id).")
 
     class Meta:
         model = SurveyLink
         fields = (
-            "id", "questionnaire", "audience", "name", "status", "ends_at", "context", "kiosk",
-            "one_response_per_device", "url", "created_at",
+            "id", "questionnaire", "audience", "name", "status", "ends_at", "context",
+            "touchpoint", "kiosk", "one_response_per_device", "url", "created_at",
         )  # fmt: skip
         read_only_fields = fields
 
     def get_url(self, obj: SurveyLink) -> str:
         return public_url(self.context["request"], obj)
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_context(self, obj: SurveyLink) -> dict[str, str]:
+        return services.link_attributes(obj.context)
+
+    def get_touchpoint(self, obj: SurveyLink) -> int | None:
+        focus = obj.context.get(services.FOCUS_KEY)
+        return int(focus) if focus else None
 
 
 class LinkCreateSerializer(serializers.Serializer):
@@ -42,6 +52,9 @@ class LinkCreateSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
     context = serializers.DictField(child=serializers.CharField(), required=False)
+    touchpoint = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A touchpoint of the journey to put in focus."
+    )
     kiosk = serializers.BooleanField(required=False, default=False)
     one_response_per_device = serializers.BooleanField(required=False, default=False)
 
@@ -51,6 +64,9 @@ class LinkUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=LinkStatus.choices, required=False)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
     context = serializers.DictField(child=serializers.CharField(), required=False)
+    touchpoint = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A touchpoint in focus; null for none."
+    )
     kiosk = serializers.BooleanField(required=False)
     one_response_per_device = serializers.BooleanField(required=False)
 
@@ -105,7 +121,8 @@ class LinkViewSet(OrganizationViewSet):
 
     @extend_schema(request=LinkUpdateSerializer, responses=LinkSerializer)
     def partial_update(self, request: Request, org_slug: str, pk: str) -> Response:
-        """Rename, pause (`status: paused`), resume, close for good, set end date or context."""
+        """Rename, pause (`status: paused`), resume, close for good, set end date, context or
+        the touchpoint in focus."""
         link = services.link_update(
             organization=self.organization, actor=self.principal, link=self._link(pk),
             ip_address=client_ip(request), **validated(LinkUpdateSerializer, request.data),

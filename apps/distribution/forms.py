@@ -1,11 +1,14 @@
 """Forms for creating and changing links; the services validate, these only parse."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.surveys.models import Audience
+
+from .services import FOCUS_KEY, link_attributes
 
 CONTEXT_HELP = _("One attribute per line, such as store=Helsinki.")
 
@@ -37,6 +40,17 @@ class LinkForm(forms.Form):
         label=_("Kiosk mode (the form resets for the next person)"), required=False
     )
     one_response_per_device = forms.BooleanField(label=_("One response per device"), required=False)
+    touchpoint = forms.TypedChoiceField(
+        label=_("Touchpoint in focus"), required=False, coerce=int, empty_value=None,
+        help_text=_("Asked first and already marked as used; each response records it."),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, touchpoints: Iterable[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["touchpoint"].choices = [  # type: ignore[attr-defined]
+            ("", _("None")),
+            *((tp.pk, tp.name) for tp in touchpoints),
+        ]
 
     def clean_context(self) -> dict[str, str]:
         return parse_context(self.cleaned_data.get("context") or "")
@@ -45,14 +59,17 @@ class LinkForm(forms.Form):
 class LinkCreateForm(LinkForm):
     audience = forms.ChoiceField(label=_("Who answers"), choices=Audience.choices)
 
-    field_order = ["audience", "name", "ends_at", "context", "kiosk", "one_response_per_device"]
+    field_order = [
+        "audience", "name", "ends_at", "context", "touchpoint", "kiosk", "one_response_per_device",
+    ]  # fmt: skip
 
 
 def initial_for(link: Any) -> dict[str, Any]:
     return {
         "name": link.name, "ends_at": link.ends_at, "kiosk": link.kiosk,
         "one_response_per_device": link.one_response_per_device,
-        "context": "\n".join(f"{k}={v}" for k, v in link.context.items()),
+        "context": "\n".join(f"{k}={v}" for k, v in link_attributes(link.context).items()),
+        "touchpoint": link.context.get(FOCUS_KEY),
     }  # fmt: skip
 
 

@@ -29,8 +29,11 @@ def link_resolve(token: str) -> SurveyLink | None:
 def links_for_organization(
     *, organization: Organization, questionnaire_id: int | None = None
 ) -> QuerySet[SurveyLink]:
-    links = SurveyLink.objects.for_organization(organization).select_related(
-        "questionnaire", "questionnaire__journey"
+    # A campaign's own link is answered only through its personal invitations: not listed.
+    links = (
+        SurveyLink.objects.for_organization(organization)
+        .filter(campaign__isnull=True)
+        .select_related("questionnaire", "questionnaire__journey")
     )
     if questionnaire_id is not None:
         links = links.filter(questionnaire_id=questionnaire_id)

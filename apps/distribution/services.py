@@ -8,6 +8,7 @@ from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
+from apps.journeys import selectors as journey_selectors
 from apps.organizations.models import Organization
 from apps.organizations.permissions import Action, Principal, require
 from apps.surveys.models import Audience, Questionnaire, QuestionnaireStatus
@@ -16,6 +17,14 @@ from . import selectors
 from .models import ContextAttribute, LinkStatus, SurveyLink
 
 LINK_FIELDS = ("name", "status", "ends_at", "context", "kiosk", "one_response_per_device")
+# The touchpoint in focus travels in the link's context under this reserved name (a touchpoint
+# id), and so into each response's segment; no context attribute may take the name.
+FOCUS_KEY = "touchpoint"
+
+
+def link_attributes(context: dict[str, str]) -> dict[str, str]:
+    """A link's context without the touchpoint in focus: the whitelisted segment attributes."""
+    return {name: value for name, value in context.items() if name != FOCUS_KEY}
 
 
 def _check_modes(*, kiosk: bool, one_response_per_device: bool) -> None:
@@ -41,6 +50,29 @@ def _clean_context(questionnaire: Questionnaire, context: Any, audience: str) ->
     return cleaned
 
 
+def _clean_focus(
+    organization: Organization, questionnaire: Questionnaire, touchpoint: Any
+) -> str | None:
+    """The touchpoint in focus as stored (its id), if it is one of the journey's touchpoints."""
+    if touchpoint is None or str(touchpoint).strip() == "":
+        return None
+    value = str(touchpoint).strip()
+    ids = {
+        str(pk)
+        for pk in journey_selectors.touchpoints(
+            organization=organization, journey_id=questionnaire.journey_id
+        )
+        .filter(archived_at__isnull=True)
+        .values_list("pk", flat=True)
+    }
+    if value not in ids:
+        raise ValidationFailed(
+            "The touchpoint in focus is not part of this questionnaire's journey.",
+            fields={FOCUS_KEY: [f"'{value}' is not a touchpoint of this questionnaire's journey."]},
+        )
+    return value
+
+
 @transaction.atomic
 def link_create(
     *,
@@ -53,9 +85,11 @@ def link_create(
     context: dict[str, str] | None = None,
     kiosk: bool = False,
     one_response_per_device: bool = False,
+    touchpoint: int | str | None = None,
     ip_address: str | None = None,
 ) -> SurveyLink:
-    """A public link to one side of a published questionnaire."""
+    """A public link to one side of a published questionnaire, optionally with a touchpoint in
+    focus (asked first, already marked as used, recorded in each response's segment)."""
     require(actor, Action.JOURNEY_EDIT, questionnaire.journey)
     if questionnaire.status != QuestionnaireStatus.PUBLISHED:
         raise ValidationFailed(
@@ -66,6 +100,9 @@ def link_create(
         raise ValidationFailed("Unknown audience.", fields={"audience": ["Choose a side."]})
     _check_modes(kiosk=kiosk, one_response_per_device=one_response_per_device)
     cleaned = _clean_context(questionnaire, context or {}, audience)
+    focus = _clean_focus(organization, questionnaire, touchpoint)
+    if focus is not None:
+        cleaned[FOCUS_KEY] = focus
     link = SurveyLink.objects.create(
         organization=organization, questionnaire=questionnaire, audience=audience,
         name=(name or "").strip()[:200] or f"{questionnaire.name} ({Audience(audience).label})",
@@ -89,9 +126,10 @@ def link_update(
     ip_address: str | None = None,
     **changes: Any,
 ) -> SurveyLink:
-    """Rename, pause, resume, close (for good), set the end date, context or kiosk mode."""
+    """Rename, pause, resume, close (for good), set the end date, context, touchpoint in focus
+    (`touchpoint`: an id, or None for none) or kiosk mode."""
     require(actor, Action.JOURNEY_EDIT, link.questionnaire.journey)
-    unknown = set(changes) - set(LINK_FIELDS)
+    unknown = set(changes) - {*LINK_FIELDS, FOCUS_KEY}
     if unknown:
         raise ValidationFailed(
             "Unknown fields.", fields={name: ["Not a link field."] for name in sorted(unknown)}
@@ -114,9 +152,16 @@ def link_update(
     _check_modes(
         kiosk=bool(merged["kiosk"]), one_response_per_device=bool(merged["one_response_per_device"])
     )
-    if "context" in changes:
+    attributes = link_attributes(link.context)
+    if "context" in changes and changes["context"] != attributes:
         # Only a changed context is checked: one the whitelist has since dropped stays valid.
-        merged["context"] = _clean_context(link.questionnaire, changes["context"], link.audience)
+        attributes = _clean_context(link.questionnaire, changes["context"], link.audience)
+    focus = (
+        _clean_focus(organization, link.questionnaire, changes[FOCUS_KEY])
+        if FOCUS_KEY in changes
+        else link.context.get(FOCUS_KEY)
+    )
+    merged["context"] = {**attributes, **({FOCUS_KEY: focus} if focus else {})}
     changed = [field for field in LINK_FIELDS if merged[field] != getattr(link, field)]
     for field in changed:
         setattr(link, field, merged[field])
@@ -129,7 +174,7 @@ def link_update(
     return link
 
 
-RESERVED_ATTRIBUTES = ("lang", "download")
+RESERVED_ATTRIBUTES = ("lang", "download", FOCUS_KEY)
 
 
 @transaction.atomic

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from apps.core.errors import ApplicationError
+from apps.journeys import selectors as journey_selectors
 from apps.journeys.views import VIEW, call_service
 from apps.organizations.base import OrganizationView, client_ip
 from apps.organizations.permissions import Action, can
@@ -48,6 +49,12 @@ class LinkBase(OrganizationView):
         if questionnaire is None:
             raise Http404
         return questionnaire
+
+    def focus_choices(self, journey_id: int) -> Any:
+        """The touchpoints a link may put in focus: the journey's current ones."""
+        return journey_selectors.touchpoints(
+            organization=self.organization, journey_id=journey_id
+        ).filter(archived_at__isnull=True)
 
     def render_list(
         self,
@@ -101,11 +108,14 @@ class LinkCreateView(LinkBase):
 
     def get(self, request: HttpRequest, questionnaire_id: int) -> HttpResponse:
         questionnaire = self._questionnaire(questionnaire_id)
-        return self._render(request, questionnaire, LinkCreateForm())
+        form = LinkCreateForm(touchpoints=self.focus_choices(questionnaire.journey_id))
+        return self._render(request, questionnaire, form)
 
     def post(self, request: HttpRequest, questionnaire_id: int) -> HttpResponse:
         questionnaire = self._questionnaire(questionnaire_id)
-        form = LinkCreateForm(request.POST)
+        form = LinkCreateForm(
+            request.POST, touchpoints=self.focus_choices(questionnaire.journey_id)
+        )
         if form.is_valid():
             link, ok = call_service(
                 services.link_create, form=form, questionnaire=questionnaire,
@@ -126,11 +136,14 @@ class LinkCreateView(LinkBase):
 class LinkDetailView(LinkBase):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         link = self.link(pk)
-        return self._render(request, link, LinkForm(initial=initial_for(link)))
+        touchpoints = self.focus_choices(link.questionnaire.journey_id)
+        return self._render(
+            request, link, LinkForm(initial=initial_for(link), touchpoints=touchpoints)
+        )
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         link = self.link(pk)
-        form = LinkForm(request.POST)
+        form = LinkForm(request.POST, touchpoints=self.focus_choices(link.questionnaire.journey_id))
         if form.is_valid():
             changes = dict(form.cleaned_data)
             if changes["context"] == link.context:

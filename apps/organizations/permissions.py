@@ -38,21 +38,31 @@ class Action(StrEnum):
     SCHEDULES_MANAGE = "schedules.manage"
     ALERT_VIEW = "alert.view"
     ALERT_WORK = "alert.work"  # take, resolve, reassign
+    # Email distribution (issue 6). Contact lists hold personal data: managed by analysts and
+    # up; viewers see campaign figures only; the suppression list and deliveries whose outcome
+    # is uncertain are for admins.
+    CONTACTS_MANAGE = "contacts.manage"  # lists, contacts, imports
+    CAMPAIGNS_VIEW = "campaigns.view"  # campaign pages and figures, no addresses
+    CAMPAIGNS_MANAGE = "campaigns.manage"  # create, edit, test, send, cancel
+    DELIVERY_ADMIN = "delivery.admin"  # suppression list, uncertain deliveries
 
 
 _VIEWER = {
     Action.ORG_VIEW,
     Action.MEMBERS_VIEW,
     Action.JOURNEY_VIEW,
-    Action.RESULTS_VIEW,
-    Action.EXPORT,
+    Action.RESULTS_VIEW,  # dashboards, and downloading reports and exports already made
     Action.ALERT_VIEW,
+    Action.CAMPAIGNS_VIEW,
 }
 _ANALYST = _VIEWER | {
+    Action.EXPORT,  # produce exports of responses and scores (issue 8)
     Action.JOURNEY_CREATE,
     Action.JOURNEY_EDIT,
     Action.SCHEDULES_MANAGE,
     Action.ALERT_WORK,
+    Action.CONTACTS_MANAGE,
+    Action.CAMPAIGNS_MANAGE,
 }
 _ADMIN = _ANALYST | {
     Action.ORG_EDIT,
@@ -60,6 +70,7 @@ _ADMIN = _ANALYST | {
     Action.API_KEYS_MANAGE,
     Action.AUDIT_VIEW,
     Action.JOURNEY_ASSIGN_OWNER,
+    Action.DELIVERY_ADMIN,
 }
 _OWNER = _ADMIN | {Action.ORG_DELETE, Action.OWNERS_MANAGE}
 
@@ -75,7 +86,7 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 _API_KEY_READ_WRITE = frozenset(_ADMIN - {Action.API_KEYS_MANAGE, Action.MEMBERS_MANAGE})
 _API_KEY_READ_ONLY = frozenset(
     {Action.ORG_VIEW, Action.MEMBERS_VIEW, Action.JOURNEY_VIEW, Action.RESULTS_VIEW,
-     Action.EXPORT, Action.ALERT_VIEW, Action.AUDIT_VIEW}
+     Action.EXPORT, Action.ALERT_VIEW, Action.AUDIT_VIEW, Action.CAMPAIGNS_VIEW}
 )  # fmt: skip
 
 # Actions a journey owner may take on their own journey whatever their role.

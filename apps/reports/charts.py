@@ -14,13 +14,14 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-# The four classification colours of DESIGN.md, distinct for colour-blind readers and always
-# paired with a label or a shape: insufficient data is drawn outlined and hatched, not filled.
+# The four classification colours of DESIGN.md (as in static/css/app.css), distinct for
+# colour-blind readers and always paired with a label or a shape: insufficient data is drawn
+# outlined and hatched, not filled.
 CLASSIFICATION_COLOURS = {
-    "blind_spot": "#c2410c",
-    "hidden_strength": "#1d4ed8",
-    "aligned": "#6b7280",
-    "insufficient_data": "#6b7280",
+    "blind_spot": "#c0392b",
+    "hidden_strength": "#1f6fb2",
+    "aligned": "#7a7f87",
+    "insufficient_data": "#7a7f87",
 }
 CUSTOMER_COLOUR = "#0f766e"
 EMPLOYEE_COLOUR = "#7c3aed"
@@ -74,7 +75,10 @@ def score_text(value: float | None) -> str:
 
 
 def gap_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.0f}"
+    if value is None:
+        return "-"
+    # -0.3 rounds to "-0", which reads as a loss: show no change as "±0".
+    return "±0" if round(value) == 0 else f"{value:+.0f}"
 
 
 class _Svg:
@@ -417,9 +421,14 @@ def distribution_bars(
     *,
     title: str,
     description: str,
+    width: int = 720,
+    height: int = 260,
 ) -> Chart:
-    """Share of answers at every scale point for both audiences: the extremes stay visible."""
-    width, height = 720, 260
+    """Share of answers at every scale point for both audiences: the extremes stay visible.
+
+    A smaller `width` and `height` draw the same chart for a narrow column (the PDF's
+    touchpoint pages put three side by side) with text that stays readable once scaled.
+    """
     left, right, top, bottom = 44, 16, 34, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     svg = _Svg(width, height, title, description)
@@ -519,7 +528,7 @@ def trend_lines(points: Sequence[TrendPoint], *, title: str, description: str) -
             svg.add(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for x, y in line:
             svg.add(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
-    label_every = max(1, len(points) // 8)
+    label_every = max(1, -(-len(points) // 6))  # at most six labels: dates are wide
     for index, point in enumerate(points):
         if index % label_every == 0:
             x = left + step * (index + 0.5)

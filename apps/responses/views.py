@@ -1,8 +1,10 @@
 """The public respondent pages: a link's form (screening, then the used touchpoints), thanks.
 
-No account, no JavaScript, no server-side session: the answers of the other step travel in
-hidden fields, and the form carries a signed stamp (link, version, idempotency key, start
-time, segment) so a submission is checked against the version the respondent saw.
+No account, no server-side session, and no JavaScript needed: the answers of the other step
+travel in hidden fields, and the form carries a signed stamp (link, version, idempotency key,
+start time, segment) so a submission is checked against the version the respondent saw. One
+optional script (static/js/respondent.js) keeps typed answers over a reload and runs a kiosk's
+announced countdown back to a fresh form.
 """
 
 import time
@@ -22,13 +24,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.errors import ValidationFailed
+from apps.distribution.campaign_selectors import invitation_resolve
 from apps.distribution.models import SurveyLink
-from apps.distribution.selectors import context_clean, context_whitelist, link_resolve
+from apps.distribution.selectors import context_clean, context_whitelist
+from apps.distribution.services import FOCUS_KEY
 from apps.organizations.base import client_ip
 from apps.surveys.models import SCALED_KINDS, Item, ItemKind, QuestionnaireStatus
 
 from . import ratelimit
-from .selectors import respondent_items
+from .selectors import respondent_items, respondent_link, respondent_link_cached
 from .services import (
     NOT_APPLICABLE,
     TEXT_KINDS,
@@ -43,6 +47,10 @@ STAMP_SALT = "responses.form"
 DEVICE_SALT = "responses.device"
 DEVICE_COOKIE = "cx_answered"
 HONEYPOT = "website"
+SCREENING_USED = "yes"  # the screening answer "I used this touchpoint"
+# A kiosk's thank-you page returns to a fresh form after this long (shown, with "more time").
+KIOSK_RESET_SECONDS = 30
+KIOSK_MORE_SECONDS = 60
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -83,17 +91,41 @@ def _pick_language(request: HttpRequest, languages: list[str], explicit: str | N
     return languages[0] if languages else settings.LANGUAGE_CODE
 
 
-def _limited(request: HttpRequest, link: SurveyLink | None) -> HttpResponse | None:
+def _link_within_limits(
+    request: HttpRequest, token: str, *, per_link: bool = True
+) -> SurveyLink | HttpResponse:
+    """The token's link, counted against the rate limits; or the page to answer instead.
+
+    The address is counted before anything touches the database. When this process already
+    knows the link, both counts go to the cache in one round trip.
+    """
+    address = ("address", ratelimit.address_key(client_ip(request)),
+               settings.RESPONDENT_RATE_PER_ADDRESS)  # fmt: skip
+    link = respondent_link_cached(token)
+    counts = [address]
     if link is None:
-        over = ratelimit.hit(
-            "address",
-            ratelimit.address_key(client_ip(request)),
-            settings.RESPONDENT_RATE_PER_ADDRESS,
-        )
-    else:
-        over = ratelimit.hit("link", str(link.pk), settings.RESPONDENT_RATE_PER_LINK)
-    if not over:
-        return None
+        if ratelimit.hit(*address):
+            return _limited(request)
+        counts = []
+        link = respondent_link(token) or _invitation_link(request, token)
+        if link is None:
+            return _simple(request, "not_found.html", 404)
+    if per_link:
+        counts.append(("link", str(link.pk), settings.RESPONDENT_RATE_PER_LINK))
+    if counts and any(ratelimit.hit_many(counts)):
+        return _limited(request)
+    return link
+
+
+def _invitation_link(request: HttpRequest, token: str) -> SurveyLink | None:
+    """A personal email invitation's token: its campaign's link as seen through it (the
+    invitation's token and attributes); the invitation rides on the request."""
+    invitation = invitation_resolve(token)
+    request.invitation = invitation  # type: ignore[attr-defined]
+    return invitation.link if invitation is not None else None
+
+
+def _limited(request: HttpRequest) -> HttpResponse:
     response = _simple(request, "limited.html", 429)
     response["Retry-After"] = str(ratelimit.WINDOW_SECONDS)
     return response
@@ -124,15 +156,9 @@ def _answered_on_device(request: HttpRequest, link: SurveyLink) -> bool:
 
 @csrf_exempt  # no session or account to ride on; the signed stamp ties a post to its form
 def respond(request: HttpRequest, token: str) -> HttpResponse:
-    limited = _limited(request, None)
-    if limited:
-        return limited
-    link = link_resolve(token)
-    if link is None:
-        return _simple(request, "not_found.html", 404)
-    limited = _limited(request, link)
-    if limited:
-        return limited
+    link = _link_within_limits(request, token)
+    if isinstance(link, HttpResponse):
+        return link
     questionnaire = link.questionnaire
     version = questionnaire.published_version
     if (
@@ -141,6 +167,9 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
         or not link.is_open()
     ):
         return _simple(request, "closed.html", 410)
+    invitation = getattr(request, "invitation", None)
+    if invitation is not None and invitation.answered and request.method != "POST":
+        return _simple(request, "answered.html", 200, invitation=True)
     if _answered_on_device(request, link):
         return _simple(request, "answered.html", 200)
     if request.method == "POST":
@@ -155,7 +184,7 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
     )  # fmt: skip
     language = _pick_language(request, version.languages, request.GET.get("lang"))
     step = 1 if visible_items(items, {}, 1) else 2
-    return _form(request, link, items, stamp, language, step, {}, {})
+    return _form(request, link, items, stamp, language, step, _focus_preselected(items, link), {})
 
 
 def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
@@ -213,7 +242,14 @@ def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
         ip_address=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )  # fmt: skip
     try:
-        response_submit(link=link, items=items, data=data, respondent=respondent)
+        invitation = getattr(request, "invitation", None)
+        response_submit(
+            link=link,
+            items=items,
+            data=data,
+            respondent=respondent,
+            on_stored=invitation.mark_responded if invitation else None,
+        )
     except ValidationFailed as exc:
         first_step_names = {field_name(i) for i in visible_items(items, data, 1)}
         back_to = 1 if set(exc.fields) & first_step_names else step
@@ -236,17 +272,34 @@ def _thanks_url(link: SurveyLink, language: str) -> str:
 
 
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
-    limited = _limited(request, None)
-    if limited:
-        return limited
-    link = link_resolve(token)
-    if link is None:
-        return _simple(request, "not_found.html", 404)
+    link = _link_within_limits(request, token, per_link=False)
+    if isinstance(link, HttpResponse):
+        return link
     return _simple(request, "thanks.html", 200, link=link,
-                   form_url=reverse("responses:respond", args=[link.token]))  # fmt: skip
+                   form_url=reverse("responses:respond", args=[link.token]),
+                   reset_seconds=KIOSK_RESET_SECONDS, more_seconds=KIOSK_MORE_SECONDS)  # fmt: skip
 
 
 # --- the form ---------------------------------------------------------------------------------
+
+
+def _focus_preselected(items: Sequence[Item], link: SurveyLink) -> dict[str, list[str]]:
+    """A new form of a link with a touchpoint in focus: that touchpoint already marked as used."""
+    focus = link.context.get(FOCUS_KEY)
+    return {
+        field_name(item): [SCREENING_USED]
+        for item in items
+        if item.kind == ItemKind.SCREENING and focus and str(item.touchpoint_id) == focus
+        and any(str(choice["value"]) == SCREENING_USED for choice in item.choices)
+    }  # fmt: skip
+
+
+def _focus_first(items: list[Item], link: SurveyLink) -> list[Item]:
+    """The questions about the link's touchpoint in focus come first, the rest in their order."""
+    focus = link.context.get(FOCUS_KEY)
+    if not focus:
+        return items
+    return sorted(items, key=lambda item: str(item.touchpoint_id) != focus)
 
 
 def _question(
@@ -294,7 +347,7 @@ def _form(
     has_screening = bool(visible_items(items, data, 1))
     steps = 2 if has_screening else 1
     step = step if has_screening else 2
-    shown = visible_items(items, data, step)
+    shown = _focus_first(visible_items(items, data, step), link)
     shown_names = {field_name(item) for item in shown}
     carried = [(name, value) for name, values in data.items() if name not in shown_names
                for value in values]  # fmt: skip

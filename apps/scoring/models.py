@@ -6,12 +6,27 @@ sum of squares, the distribution, top/bottom box and NPS all follow exactly (int
 floating-point drift between incremental processing and a full rescoring). Touchpoint scores are
 means of several answers, so their cells are stored as (n, sum, sum of squares) of the
 per-respondent scores.
+
+The three aggregate tables are derived data, written in bulk by the pipeline and rebuilt by a
+rescoring. Their references are not indexed beyond the keys the pipeline and the reports use,
+and not enforced by database constraints (`_derived`): every batch would otherwise check one
+reference per column and row at commit, which costs more than the aggregation itself. Deletes
+still cascade through the ORM, and a rescoring rebuilds a journey from its raw answers.
 """
+
+from typing import Any
 
 from django.db import models
 
 from apps.core.tenancy import TenantModel
 from apps.surveys.models import Audience
+
+
+def _derived(to: "str | type[models.Model]", **kwargs: Any) -> Any:
+    """A reference from an aggregate row: no index of its own, no database constraint."""
+    kwargs.setdefault("on_delete", models.CASCADE)
+    kwargs.setdefault("related_name", "+")
+    return models.ForeignKey(to, db_index=False, db_constraint=False, **kwargs)
 
 
 class AttributeSet(TenantModel):
@@ -40,20 +55,17 @@ class AttributeSet(TenantModel):
 class ItemDayCount(TenantModel):
     """How many answers of one audience gave one raw value to one item, per day and set."""
 
-    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
-    questionnaire = models.ForeignKey(
-        "surveys.Questionnaire", on_delete=models.CASCADE, related_name="+"
-    )
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
     # The item key is stable across versions and shared by the customer/employee twins:
     # "tp:<touchpoint id>:<dimension>", "nps", "overall", "custom:<hex>".
     item_key = models.CharField(max_length=64)
     kind = models.CharField(max_length=24)
-    touchpoint = models.ForeignKey(
-        "journeys.Touchpoint", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
+    touchpoint = _derived("journeys.Touchpoint", null=True, blank=True)
     dimension = models.CharField(max_length=16, blank=True, default="")
     audience = models.CharField(max_length=16, choices=Audience.choices)
-    attribute_set = models.ForeignKey(AttributeSet, on_delete=models.RESTRICT, related_name="+")
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
     # The response's day in the organisation's time zone (Response.submitted_on).
     day = models.DateField()
     scale_lo = models.SmallIntegerField()
@@ -87,15 +99,12 @@ class ItemDayCount(TenantModel):
 class TouchpointDayAggregate(TenantModel):
     """Moments of the per-respondent touchpoint scores (SCORING.md section 4), per day and set."""
 
-    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
-    questionnaire = models.ForeignKey(
-        "surveys.Questionnaire", on_delete=models.CASCADE, related_name="+"
-    )
-    touchpoint = models.ForeignKey(
-        "journeys.Touchpoint", on_delete=models.CASCADE, related_name="+"
-    )
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
     audience = models.CharField(max_length=16, choices=Audience.choices)
-    attribute_set = models.ForeignKey(AttributeSet, on_delete=models.RESTRICT, related_name="+")
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
     day = models.DateField()
     n = models.PositiveIntegerField(default=0)
     total = models.FloatField(default=0.0)
@@ -127,17 +136,12 @@ class RespondentScore(TenantModel):
     """One customer's touchpoint score, kept for derived importance (Spearman against the
     outcome answer) and for alerts. Customers only: employees get no per-person rows."""
 
-    response = models.ForeignKey(
-        "responses.Response", on_delete=models.CASCADE, related_name="touchpoint_scores"
-    )
-    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
-    questionnaire = models.ForeignKey(
-        "surveys.Questionnaire", on_delete=models.CASCADE, related_name="+"
-    )
-    touchpoint = models.ForeignKey(
-        "journeys.Touchpoint", on_delete=models.CASCADE, related_name="+"
-    )
-    attribute_set = models.ForeignKey(AttributeSet, on_delete=models.RESTRICT, related_name="+")
+    organization = _derived("organizations.Organization")
+    response = _derived("responses.Response", related_name="touchpoint_scores")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
     day = models.DateField()
     score = models.FloatField()
     # The respondent's outcome answer normalised to 0-100 (nps if the journey asks it, else

@@ -170,6 +170,17 @@ RESPONDENT_RATE_PER_LINK = env.int("RESPONDENT_RATE_PER_LINK", default=6000)
 RESPONDENT_MIN_SECONDS = env.int("RESPONDENT_MIN_SECONDS", default=3)
 RESPONDENT_MAX_BODY_BYTES = 64 * 1024
 
+# Email campaigns (apps.distribution.sending): messages per batch (one mail-server connection
+# each), messages per second per organisation (all workers together), attempts of a message
+# the server refused for now, and when the sweeper steps in: a message left "sending" this long
+# ago is marked uncertain; a campaign that made no progress this long is dispatched again.
+DISTRIBUTION_BATCH_SIZE = env.int("DISTRIBUTION_BATCH_SIZE", default=100)
+DISTRIBUTION_SEND_RATE = env.int("DISTRIBUTION_SEND_RATE", default=20)
+DISTRIBUTION_MAX_ATTEMPTS = env.int("DISTRIBUTION_MAX_ATTEMPTS", default=6)
+DISTRIBUTION_RETRY_BASE_SECONDS = env.int("DISTRIBUTION_RETRY_BASE_SECONDS", default=60)
+DISTRIBUTION_SENDING_STALE_SECONDS = env.int("DISTRIBUTION_SENDING_STALE_SECONDS", default=600)
+DISTRIBUTION_REDISPATCH_SECONDS = env.int("DISTRIBUTION_REDISPATCH_SECONDS", default=900)
+
 # Security headers that hold in every environment; production tightens transport security.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -215,6 +226,13 @@ SPECTACULAR_SETTINGS = {
         "JourneyStatusEnum": "apps.journeys.models.JourneyStatus",
         "QuestionnaireStatusEnum": "apps.surveys.models.QuestionnaireStatus",
         "LinkStatusEnum": "apps.distribution.models.LinkStatus",
+        "CampaignStatusEnum": "apps.distribution.models.CampaignStatus",
+        "InvitationStatusEnum": "apps.distribution.models.InvitationStatus",
+        "ImportStatusEnum": "apps.distribution.models.ImportStatus",
+        "ReportFileStatusEnum": "apps.reports.models.FileStatus",
+        "ReportFileKindEnum": "apps.reports.models.FileKind",
+        "ItemKindEnum": "apps.surveys.models.ItemKind",  # "kind" of items and of report files
+        "DeliveryStatusEnum": "apps.reports.models.DeliveryStatus",
     },
 }
 
@@ -244,7 +262,18 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Scheduled campaigns, reminders, deliveries left by a dead worker, stalled imports.
+    "distribution-sweep": {"task": "apps.distribution.tasks.sweep", "schedule": 60.0},
+    # Responses left unprocessed for 30 s (broker outage, killed worker) are queued again.
+    "scoring-sweep": {"task": "apps.scoring.tasks.responses_sweep", "schedule": 60.0},
+    # Due report schedules become deliveries (once per due time), stalled ones are requeued.
+    "reports-schedules-tick": {"task": "apps.reports.tasks.schedules_tick", "schedule": 60.0},
+    "reports-purge-expired-files": {
+        "task": "apps.reports.tasks.purge_expired_files",
+        "schedule": 3600.0,
+    },
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

@@ -3,6 +3,8 @@
 DATABASE_URL and REDIS_URL, when set, point the suite at real PostgreSQL and Redis.
 """
 
+from cxplatform.env import mailer_from_url
+
 from .base import *  # noqa: F403
 from .base import VAR_DIR, env
 
@@ -13,7 +15,9 @@ SECRET_KEY = "test-secret-key-not-for-production-" + "x" * 20
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+# In memory; a real worker process started by a test is pointed at its SMTP server with
+# TEST_EMAIL_URL (not EMAIL_URL: a developer's real mail settings must never be used here).
+MAILERS = {"default": mailer_from_url(env("TEST_EMAIL_URL", default="locmem://"))}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

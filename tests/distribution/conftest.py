@@ -5,3 +5,4 @@ from tests.distribution.fixtures import (  # noqa: F401
     make_link,
     questionnaire,
 )
+from tests.distribution.mail_fixtures import smtp  # noqa: F401

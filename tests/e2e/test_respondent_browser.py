@@ -1,11 +1,14 @@
 """A customer answers on a phone, in Finnish, in Debian's Chromium driven by Playwright.
 
-One validation error, then a double tap on "send": exactly one response is stored. axe-core
-checks every respondent page for serious or critical WCAG 2.x A/AA violations, and each page
-is kept as a full-page screenshot in tests/artifacts/respondent/.
+One validation error, then a double tap on "send": exactly one response is stored. Answers of
+step 2 survive a reload; a kiosk's thank-you page counts down (with more time on request) to a
+fresh, empty form under the pages' real Content-Security-Policy. axe-core checks every
+respondent page for serious or critical WCAG 2.x A/AA violations, and each page is kept as a
+full-page screenshot in tests/artifacts/respondent/.
 """
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -108,11 +111,12 @@ def links(org, owner, settings) -> dict[str, Any]:
 
 
 class Weights:
-    """Bytes of each page's document and stylesheets, as the browser received them."""
+    """Bytes of each page's document, stylesheets and scripts, as the browser received them."""
 
     def __init__(self, page: Page) -> None:
         self.responses: list[PageResponse] = []
         self.css: dict[str, int] = {}
+        self.js: dict[str, int] = {}
         page.on("response", lambda response: self.responses.append(response))
 
     def of(self, page: Page) -> dict[str, int]:
@@ -122,19 +126,25 @@ class Weights:
             if r.request.resource_type == "document" and r.url.split("?")[0] == here
         )  # fmt: skip
         for response in self.responses:
-            if response.request.resource_type == "stylesheet" and response.url not in self.css:
+            kind = response.request.resource_type
+            if kind == "stylesheet" and response.url not in self.css:
                 self.css[response.url] = len(response.body())
+            if kind == "script" and response.url not in self.js:
+                self.js[response.url] = len(response.body())
         hrefs = page.eval_on_selector_all("link[rel=stylesheet]", "links => links.map(l => l.href)")
-        sizes = {"document": len(document.body()), "css": sum(self.css[h] for h in hrefs)}
+        srcs = page.eval_on_selector_all("script[src]", "scripts => scripts.map(s => s.src)")
+        sizes = {"document": len(document.body()), "css": sum(self.css[h] for h in hrefs),
+                 "js": sum(self.js[s] for s in srcs)}  # fmt: skip
         self.responses.clear()
-        return {**sizes, "total": sizes["document"] + sizes["css"]}
+        return {**sizes, "total": sum(sizes.values())}
 
 
 def check_page(page: Page, name: str, failures: dict[str, list[str]]) -> None:
     """Screenshot the page, run axe on it and note its serious or critical violations."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    page.add_script_tag(path=str(AXE))
+    if not page.evaluate("typeof axe !== 'undefined'"):  # else injected before the page's CSP
+        page.add_script_tag(path=str(AXE))
     result = page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
     )
@@ -283,6 +293,140 @@ def test_customer_answers_in_finnish_on_a_phone(slow_server, phone, links):
 
     print(f"page weight step 1: {step1_weight}")
     print(f"page weight step 2: {step2_weight}")
+    assert not failures, "axe found serious or critical violations:\n" + "\n".join(
+        f"  {page_name}: {line}" for page_name, lines in failures.items() for line in lines
+    )
+
+
+def _answer_step1(page: Page, link, used: set[int]) -> None:
+    screening, _ = _shown_items(link, set())
+    for item in screening:
+        used_it = "yes" if item.touchpoint_id in used else "no"
+        page.check(f"input[name={field_name(item)}][value={used_it}]")
+    page.click("button[value=next]")
+    page.wait_for_selector("button[value=submit]")
+
+
+def _answer_in(page: Page, item: Item, value: str) -> None:
+    if item.scale_points():
+        page.check(f"input[name={field_name(item)}][value='{value}']")
+    else:
+        page.fill(f"textarea[name={field_name(item)}]", value)
+
+
+def _answered(page: Page, item: Item) -> str:
+    """What the page shows as the item's answer ("" for none)."""
+    if item.scale_points():
+        checked = page.locator(f"input[name={field_name(item)}]:checked")
+        return checked.get_attribute("value") or "" if checked.count() else ""
+    return page.input_value(f"textarea[name={field_name(item)}]")
+
+
+def test_step_two_answers_survive_a_reload_and_are_forgotten_once_sent(slow_server, phone, links):
+    page, web = phone, links["web"]
+    page.goto(f"{slow_server.url}/s/{web.token}/")
+    screening, _ = _shown_items(web, set())
+    used = {item.touchpoint_id for item in screening[:1]}
+    _answer_step1(page, web, used)
+    _, questions = _shown_items(web, used)
+    typed = {item.pk: _answer(item) for item in questions[:-1]}  # the last one left open
+    for item in questions[:-1]:
+        _answer_in(page, item, typed[item.pk])
+
+    # A reload posts step 1 again: the server renders step 2 empty, the script fills it back.
+    page.reload()
+    page.wait_for_selector("button[value=submit]")
+    for item in questions:
+        assert _answered(page, item) == typed.get(item.pk, ""), item
+    # Going back to the screening and on again keeps them too.
+    page.click("button[value=back]")
+    page.click("button[value=next]")
+    page.wait_for_selector("button[value=submit]")
+    assert all(_answered(page, item) == typed[item.pk] for item in questions[:-1])
+
+    _answer_in(page, questions[-1], _answer(questions[-1]))
+    page.click("button[value=submit]")
+    page.wait_for_selector("[data-thanks]")
+    assert Response.objects.for_organization(web.organization_id).count() == 1
+    stored = page.evaluate(
+        "Object.keys(sessionStorage).filter(k => k.startsWith('cx-answers:')).length"
+    )
+    assert stored == 0, "the answers are forgotten once stored"
+
+
+def test_kiosk_counts_down_to_a_fresh_empty_form_with_more_time_on_request(
+    slow_server, browser, links
+):
+    kiosk, failures = links["kiosk"], {}
+    # The pages' own Content-Security-Policy applies here (no bypass): the script must run
+    # under it. axe is injected before each document, where the policy does not reach.
+    context = browser.new_context(
+        viewport=PHONE, locale="fi-FI", is_mobile=True, has_touch=True,
+        extra_http_headers={"Accept-Language": "fi"},
+    )  # fmt: skip
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.text} {m.location.get('url')}")
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico")
+            else None)  # fmt: skip
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.clock.install()
+    form_url = f"{slow_server.url}/s/{kiosk.token}/"
+    page.goto(form_url)
+    screening, _ = _shown_items(kiosk, set())
+    used = {item.touchpoint_id for item in screening[:1]}
+    _answer_step1(page, kiosk, used)
+    _, questions = _shown_items(kiosk, used)
+    for item in questions:
+        _answer_in(page, item, _answer(item))
+    page.click("button[value=submit]")
+    page.wait_for_selector("[data-thanks]")
+
+    # The countdown shows (the script ran under the CSP), announced politely, with more time.
+    timer = page.locator("[data-timer]")
+
+    def seconds_left() -> int:
+        minutes, seconds = re.search(r"(\d+):(\d\d)", timer.inner_text()).groups()
+        return int(minutes) * 60 + int(seconds)
+
+    assert page.locator("[data-kiosk-reset]").is_visible()
+    assert 25 <= seconds_left() <= 30  # the fake clock also runs at the real pace
+    check_page(page, "kiosk-thanks-countdown", failures)
+    page.clock.run_for(12_000)
+    assert "0:" in page.locator("[data-status][role=status]").inner_text()  # read out once
+    before = seconds_left()
+    assert 5 < before <= 18
+    page.click("[data-more]")
+    extended = seconds_left()
+    assert before + 59 <= extended <= before + 60
+    assert page.locator("[data-status]").inner_text() == timer.inner_text()  # announced
+    page.clock.run_for((extended - 5) * 1000)
+    assert page.url.endswith("/thanks/?lang=fi"), "still thanking: the extension held"
+
+    # Time is up: a fresh form, empty, nothing of the previous person kept in the tab.
+    page.clock.run_for(10_000)
+    page.wait_for_url(form_url)
+    page.wait_for_selector("button[value=next]")
+    assert page.locator("input:checked").count() == 0
+    assert COMMENT not in page.content()
+    stored = page.evaluate(
+        "Object.keys(sessionStorage).filter(k => k.startsWith('cx-answers:')).length"
+    )
+    assert stored == 0
+    assert page.evaluate("history.length") >= 1
+    check_page(page, "kiosk-fresh-form", failures)
+    assert Response.objects.for_organization(kiosk.organization_id).count() == 1
+    assert not problems, problems
+    context.close()
+
+    # Without JavaScript: no countdown, the button to a fresh form.
+    plain = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = plain.new_page()
+    page.goto(f"{form_url}thanks/?lang=fi")
+    assert not page.locator("[data-kiosk-reset]").is_visible()
+    assert page.locator("a[data-start]").is_visible()
+    plain.close()
     assert not failures, "axe found serious or critical violations:\n" + "\n".join(
         f"  {page_name}: {line}" for page_name, lines in failures.items() for line in lines
     )

@@ -88,7 +88,7 @@ def test_blind_spot_matrix_positions_and_sizes():
     assert float(big.get("cx")) == pytest.approx(56 + 644 * 0.4, abs=0.1)
     assert float(big.get("cy")) == pytest.approx(20 + 348 * (1 - 80 / 100), abs=0.1)
     assert float(small.get("cy")) == pytest.approx(20 + 348 * (1 - 30 / 100), abs=0.1)
-    assert big.get("fill") == "#c2410c" and small.get("fill") == "#1d4ed8"
+    assert big.get("fill") == "#c0392b" and small.get("fill") == "#1f6fb2"
     assert len(circles) == 2  # no bubble for a touchpoint without figures, but a table row
     assert ["Unknown", "-", "-", "0.50", "Insufficient data"] in chart.rows
 

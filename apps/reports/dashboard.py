@@ -1,0 +1,332 @@
+"""The journey dashboard and the touchpoint drill-down: the gap report at a glance.
+
+Read-only pages for anyone who may see results. Every figure comes from the scoring selectors
+(aggregates, never raw answers) and every chart from apps.reports.charts, so the page and the
+PDF show the same numbers.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from apps.core.errors import ValidationFailed
+from apps.journeys import selectors as journey_selectors
+from apps.journeys.models import Journey
+from apps.organizations.base import OrganizationView
+from apps.organizations.permissions import Action
+from apps.responses import selectors as response_selectors
+from apps.scoring import selectors as scoring
+from apps.scoring.figures import GapReport, TouchpointRow
+from apps.scoring.filters import (
+    ATTRIBUTE_PREFIX,
+    ReportFilter,
+    default_filter,
+    organization_today,
+    report_filter_parse,
+)
+
+from . import charts
+from .narrative import _dimension_label as dimension_name
+from .narrative import priority_texts
+
+PRESETS = ("7", "30", "90", "365")
+DEFAULT_PRESET = "90"
+# Side-by-side comparisons read one report per value: keep a page's work bounded.
+MAX_COMPARED_VALUES = 12
+COMMENTS_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class StageColumn:
+    name: str
+    touchpoints: list[TouchpointRow]
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    value: str
+    customer: float | None
+    employee: float | None
+    gap: float | None
+
+
+def _stages(rows: Iterable[TouchpointRow]) -> list[StageColumn]:
+    columns: list[StageColumn] = []
+    for row in rows:
+        if not columns or columns[-1].name != row.stage_name:
+            columns.append(StageColumn(row.stage_name, []))
+        columns[-1].touchpoints.append(row)
+    return columns
+
+
+class DashboardBase(OrganizationView):
+    actions = {"GET": Action.RESULTS_VIEW}
+
+    def journey(self, journey_id: int) -> Journey:
+        journey = journey_selectors.journey_get(
+            organization=self.organization, journey_id=journey_id
+        )
+        if journey is None:
+            raise Http404
+        return journey
+
+    def report_filter(self, journey: Journey) -> tuple[ReportFilter, dict[str, list[str]], str]:
+        """The filter of the query string (a preset or a custom range); bad input falls back to
+        the default period with the errors shown next to the fields."""
+        params: QueryDict = self.request.GET.copy()
+        preset = params.get("preset") or ("custom" if params.get("from") else DEFAULT_PRESET)
+        if preset in PRESETS:
+            today = organization_today(self.organization)
+            params["from"] = (today - timedelta(days=int(preset) - 1)).isoformat()
+            params["to"] = today.isoformat()
+        try:
+            flt = report_filter_parse(
+                organization=self.organization, journey=journey, params=params
+            )
+            return flt, {}, preset
+        except ValidationFailed as exc:
+            return default_filter(self.organization), exc.fields, preset
+
+    def filter_context(self, journey: Journey, flt: ReportFilter) -> dict[str, Any]:
+        values = scoring.attribute_values(organization=self.organization, journey=journey)
+        return {
+            "attribute_choices": [
+                (name, ATTRIBUTE_PREFIX + name, options, flt.attributes.get(name, []))
+                for name, options in sorted(values.items())
+            ],
+            "questionnaires": scoring.journey_questionnaires(
+                organization=self.organization, journey=journey
+            ),
+            "presets": [(p, _("Last %(days)s days") % {"days": p}) for p in PRESETS],
+        }
+
+
+class JourneyDashboard(DashboardBase):
+    def get(self, request: HttpRequest, journey_id: int) -> HttpResponse:
+        journey = self.journey(journey_id)
+        flt, errors, preset = self.report_filter(journey)
+        report = scoring.gap_report(
+            organization=self.organization, journey=journey, report_filter=flt, with_trend=True
+        )
+        nps = next((row for row in report.outcomes if row.item_key == "nps"), None)
+        previous_nps = (
+            scoring.nps_summary(
+                organization=self.organization, journey=journey, report_filter=flt.previous()
+            )
+            if nps is not None
+            else None
+        )
+        compare = request.GET.get("compare", "")
+        unit = request.GET.get("unit", "")
+        attribute_values = scoring.attribute_values(organization=self.organization, journey=journey)
+        segments = (
+            self._segments(journey, flt, compare, attribute_values[compare])
+            if compare in attribute_values and compare not in flt.attributes
+            else []
+        )
+        calibration = (
+            scoring.staff_calibration(
+                organization=self.organization, journey=journey, report_filter=flt, attribute=unit
+            )
+            if unit in attribute_values
+            else []
+        )
+        context = {
+            "journey": journey,
+            "report": report,
+            "filter": flt,
+            "filter_errors": errors,
+            "preset": preset,
+            "stages": _stages(report.touchpoints),
+            "priorities": priority_texts(report),
+            "nps": nps,
+            "nps_change": _change(
+                nps.customer_nps.nps if nps and nps.customer_nps else None,
+                previous_nps.customer_nps.nps
+                if previous_nps and previous_nps.customer_nps
+                else None,
+            ),
+            "dual_curve": _dual_curve(report),
+            "matrix": _matrix(report),
+            "compare": compare,
+            "segments": segments,
+            "unit": unit,
+            "calibration": calibration,
+            "attribute_names": sorted(attribute_values),
+            "has_data": any(row.customer.n for row in report.touchpoints),
+            **self.filter_context(journey, flt),
+        }
+        return render(request, "reports/dashboard.html", self.get_context_data(**context))
+
+    def _segments(
+        self, journey: Journey, flt: ReportFilter, attribute: str, values: list[str]
+    ) -> list[SegmentRow]:
+        rows = []
+        for value in values[:MAX_COMPARED_VALUES]:
+            narrowed = ReportFilter(
+                date_from=flt.date_from,
+                date_to=flt.date_to,
+                attributes={**flt.attributes, attribute: [value]},
+                questionnaire_id=flt.questionnaire_id,
+            )
+            segment = scoring.gap_report(
+                organization=self.organization, journey=journey, report_filter=narrowed
+            )
+            customer, employee = segment.journey_cx_customer, segment.journey_cx_employee
+            rows.append(
+                SegmentRow(
+                    value,
+                    customer,
+                    employee,
+                    None if customer is None or employee is None else employee - customer,
+                )
+            )
+        return rows
+
+
+def _change(current: float | None, previous: float | None) -> float | None:
+    return None if current is None or previous is None else current - previous
+
+
+def _dual_curve(report: GapReport) -> charts.Chart:
+    return charts.dual_curve(
+        [
+            charts.CurvePoint(
+                row.name, row.customer.mean, row.employee.mean, row.gap.classification
+            )
+            for row in report.touchpoints
+        ],
+        title=_("Customers and staff along the journey"),
+        description=_(
+            "Customer score and the staff's estimate for each touchpoint in journey order, "
+            "0-100. Blind spots are shaded."
+        ),
+    )
+
+
+def _matrix(report: GapReport) -> charts.Chart:
+    return charts.blind_spot_matrix(
+        [
+            charts.MatrixPoint(
+                row.name, row.customer.mean, row.gap.gap, row.importance, row.gap.classification
+            )
+            for row in report.touchpoints
+        ],
+        title=_("Blind-spot matrix"),
+        description=_(
+            "Each touchpoint by customer score (across) and gap between staff and customers "
+            "(up: staff rate it higher); larger circles matter more to customers."
+        ),
+        gap_threshold=report.settings.gap_threshold,
+    )
+
+
+class TouchpointDashboard(DashboardBase):
+    def get(self, request: HttpRequest, journey_id: int, touchpoint_id: int) -> HttpResponse:
+        journey = self.journey(journey_id)
+        flt, errors, preset = self.report_filter(journey)
+        report = scoring.gap_report(
+            organization=self.organization, journey=journey, report_filter=flt, with_trend=True
+        )
+        row = next((r for r in report.touchpoints if r.touchpoint_id == touchpoint_id), None)
+        if row is None:
+            raise Http404
+        touchpoint = journey_selectors.touchpoints(organization=self.organization).get(
+            pk=touchpoint_id
+        )
+        interval = request.GET.get("interval", "week")
+        if interval not in ("day", "week", "month"):
+            interval = "week"
+        series = scoring.touchpoint_series(
+            organization=self.organization,
+            journey=journey,
+            touchpoint=touchpoint,
+            report_filter=flt,
+            interval=interval,  # type: ignore[arg-type]
+        )
+        search = request.GET.get("q", "").strip()[:100]
+        comments = response_selectors.touchpoint_comments(
+            organization=self.organization,
+            touchpoint_id=touchpoint_id,
+            date_from=flt.date_from,
+            date_to=flt.date_to,
+            search=search,
+            page=_page(request.GET.get("page")),
+            per_page=COMMENTS_PER_PAGE,
+        )
+        context = {
+            "journey": journey,
+            "row": row,
+            "report": report,
+            "filter": flt,
+            "filter_errors": errors,
+            "preset": preset,
+            "interval": interval,
+            "intervals": [("day", _("Days")), ("week", _("Weeks")), ("month", _("Months"))],
+            "dimension_bars": _dimension_bars(row),
+            "distributions": _distributions(row),
+            "trend": _trend(row, series),
+            "comments": comments,
+            "search": search,
+            **self.filter_context(journey, flt),
+        }
+        return render(request, "reports/touchpoint.html", self.get_context_data(**context))
+
+
+def _page(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+def _dimension_bars(row: TouchpointRow) -> charts.Chart:
+    groups = [
+        charts.BarGroup(
+            dimension_name(d.dimension),
+            charts.Interval(d.customer.mean, d.customer.ci_low, d.customer.ci_high),
+            charts.Interval(d.employee.mean, d.employee.ci_low, d.employee.ci_high),
+            employee_suppressed=d.employee.suppressed,
+        )
+        for d in row.dimensions
+    ]
+    return charts.interval_bars(
+        groups,
+        title=_("%(touchpoint)s by dimension") % {"touchpoint": row.name},
+        description=_("Mean score 0-100 with its confidence interval (95%) for both audiences."),
+    )
+
+
+def _distributions(row: TouchpointRow) -> list[charts.Chart]:
+    result = []
+    for d in row.dimensions:
+        points = sorted(set(d.customer.distribution or {}) | set(d.employee.distribution or {}))
+        if not points:
+            continue
+        result.append(
+            charts.distribution_bars(
+                points,
+                d.customer.distribution,
+                None if d.employee.suppressed else d.employee.distribution,
+                title=_("Answers on %(dimension)s") % {"dimension": dimension_name(d.dimension)},
+                description=_("Share of answers at every point of the scale, both audiences."),
+            )
+        )
+    return result
+
+
+def _trend(row: TouchpointRow, series: list[scoring.SeriesPoint]) -> charts.Chart:
+    return charts.trend_lines(
+        [
+            charts.TrendPoint(
+                point.period_start.isoformat(),
+                charts.Interval(point.customer.mean, point.customer.ci_low, point.customer.ci_high),
+                charts.Interval(point.employee.mean, point.employee.ci_low, point.employee.ci_high),
+            )
+            for point in series
+        ],
+        title=_("%(touchpoint)s over time") % {"touchpoint": row.name},
+        description=_("Touchpoint score per period with its confidence band (95%)."),
+    )

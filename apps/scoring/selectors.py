@@ -1,0 +1,597 @@
+"""Reads for results: the gap report, touchpoint series, NPS and staff calibration.
+
+Everything comes from the daily aggregates (a handful of grouped queries whose size depends on
+the journey and the period, not on the number of answers); raw answers are never scanned. The
+SCORING.md arithmetic, anonymity suppression included, is `report.py`/`arithmetic.py`: every
+employee figure leaves through it.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from math import fsum, sqrt
+from typing import Any, Literal
+
+from django.core.cache import cache
+from django.db.models import Case, Count, IntegerField, QuerySet, Sum, Value, When
+
+from apps.journeys.models import Journey, Touchpoint
+from apps.organizations.models import Organization
+from apps.surveys import selectors as survey_selectors
+from apps.surveys.models import Dimension, Item, ItemKind, Questionnaire
+
+from . import arithmetic
+from .figures import (
+    CellStats,
+    GapReport,
+    GapReportInput,
+    ItemInfo,
+    Moments,
+    OutcomeRow,
+    ScoringSettings,
+    TouchpointInfo,
+    UnitCalibration,
+    ValueCounts,
+)
+from .filters import ReportFilter
+from .models import (
+    AttributeSet,
+    ItemDayCount,
+    RespondentScore,
+    ScoringState,
+    TouchpointDayAggregate,
+)
+from .report import build_calibration, build_gap_report
+
+Interval = Literal["day", "week", "month"]
+INTERVALS: tuple[Interval, ...] = ("day", "week", "month")
+OUTCOME_KEYS = ("nps", "overall")
+# Derived importance is cached per journey, filter and ScoringState version; a new version
+# (new data, a rescoring) makes a new key, so old entries only wait for this to expire.
+IMPORTANCE_CACHE_SECONDS = 7 * 24 * 3600
+_DIMENSION_ORDER = {d: i for i, d in enumerate(Dimension.values)}
+
+
+def scoring_settings(organization: Organization) -> ScoringSettings:
+    return ScoringSettings(
+        min_n=organization.min_n,
+        gap_threshold=organization.gap_threshold,
+        alpha=organization.alpha,
+        employee_anonymity_min=organization.employee_anonymity_min,
+        top_priorities=organization.top_priorities,
+    )
+
+
+# --- the journey's shape --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JourneyShape:
+    """What a report has rows for: touchpoints in journey order and the items measured."""
+
+    touchpoints: list[TouchpointInfo]
+    items: list[ItemInfo]
+
+    @property
+    def outcome_key(self) -> str | None:
+        """The outcome derived importance correlates with: nps if asked, else overall."""
+        keys = {item.key for item in self.items if item.touchpoint_id is None}
+        return next((key for key in OUTCOME_KEYS if key in keys), None)
+
+    @property
+    def item_keys(self) -> list[str]:
+        return [item.key for item in self.items]
+
+
+def journey_shape(
+    *, organization: Organization, journey: Journey, questionnaire_id: int | None = None
+) -> JourneyShape:
+    """Touchpoints and scaled items of the journey's published questionnaire versions (two
+    queries). Archived touchpoints stay while published items refer to them: their past
+    answers still count."""
+    items_qs = Item.objects.for_organization(organization).filter(
+        version__questionnaire__journey=journey,
+        version__published_at__isnull=False,
+        kind__in=(ItemKind.RATING, ItemKind.NPS, ItemKind.OVERALL),
+    )
+    if questionnaire_id is not None:
+        items_qs = items_qs.filter(version__questionnaire_id=questionnaire_id)
+    raw_items = set(items_qs.values_list("key", "kind", "touchpoint_id", "dimension").distinct())
+    touchpoints = list(
+        Touchpoint.objects.for_organization(organization)
+        .filter(journey=journey)
+        .select_related("stage")
+        .order_by("stage__position", "position", "id")
+    )
+    measured = {tp_id for _, kind, tp_id, _ in raw_items if kind == ItemKind.RATING and tp_id}
+    shown = [
+        tp for tp in touchpoints if tp.pk in measured or (tp.is_active and tp.archived_at is None)
+    ]
+    infos = [
+        TouchpointInfo(
+            id=tp.pk,
+            name=tp.name,
+            stage_name=tp.stage.name,
+            position=index,
+            declared_importance=tp.importance,
+        )
+        for index, tp in enumerate(shown)
+    ]
+    order = {tp.id: tp.position for tp in infos}
+    ratings = sorted(
+        (
+            ItemInfo(key=key, kind=str(kind), touchpoint_id=tp_id, dimension=dimension)
+            for key, kind, tp_id, dimension in raw_items
+            if kind == ItemKind.RATING and tp_id in order and dimension
+        ),
+        key=lambda i: (order[i.touchpoint_id or 0], _DIMENSION_ORDER.get(i.dimension, 9), i.key),
+    )
+    outcome_kinds = {key: kind for key, kind, tp_id, _ in raw_items if tp_id is None}
+    outcomes = [
+        ItemInfo(key=key, kind=str(outcome_kinds[key]), touchpoint_id=None, dimension="")
+        for key in OUTCOME_KEYS
+        if outcome_kinds.get(key) == key
+    ]
+    return JourneyShape(touchpoints=infos, items=ratings + outcomes)
+
+
+# --- filtering the aggregates ---------------------------------------------------------------
+
+
+def attribute_set_ids(
+    *, organization: Organization, report_filter: ReportFilter
+) -> list[int] | None:
+    """The stored attribute sets the filter's segments select (None: no segment filter, all).
+
+    Resolved in Python: an organisation has tens or hundreds of distinct sets, not millions.
+    """
+    if not report_filter.attributes:
+        return None
+    return [
+        pk
+        for pk, values in AttributeSet.objects.for_organization(organization).values_list(
+            "pk", "values"
+        )
+        if report_filter.matches(values or {})
+    ]
+
+
+def _under_filter(
+    queryset: QuerySet[Any],
+    *,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int] | None,
+    date_from: date | None = None,
+) -> QuerySet[Any]:
+    queryset = queryset.filter(
+        journey=journey,
+        day__gte=date_from or report_filter.date_from,
+        day__lte=report_filter.date_to,
+    )
+    if report_filter.questionnaire_id is not None:
+        queryset = queryset.filter(questionnaire_id=report_filter.questionnaire_id)
+    if set_ids is not None:
+        queryset = queryset.filter(attribute_set_id__in=set_ids)
+    return queryset.order_by()
+
+
+def _item_cells(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int] | None,
+    keys: list[str],
+) -> dict[tuple[str, str], ValueCounts]:
+    """(item key, audience) -> answers per raw value under the filter: one grouped query."""
+    rows = (
+        _under_filter(
+            ItemDayCount.objects.for_organization(organization),
+            journey=journey,
+            report_filter=report_filter,
+            set_ids=set_ids,
+        )
+        .filter(item_key__in=keys)
+        .values_list("item_key", "audience", "scale_lo", "scale_hi", "value")
+        .annotate(answers=Sum("count"))
+    )
+    counts: dict[tuple[str, str], dict[tuple[int, int, int], int]] = defaultdict(dict)
+    for key, audience, lo, hi, value, answers in rows:
+        if answers:
+            counts[(key, audience)][(lo, hi, value)] = int(answers)
+    return {cell: ValueCounts(counts=values) for cell, values in counts.items()}
+
+
+def _touchpoint_cells(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int] | None,
+    *,
+    with_previous: bool = False,
+) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None]:
+    """(touchpoint, audience) -> moments under the filter, and for the previous period of equal
+    length when asked: one grouped query over both periods."""
+    previous = report_filter.previous() if with_previous else None
+    queryset = _under_filter(
+        TouchpointDayAggregate.objects.for_organization(organization),
+        journey=journey,
+        report_filter=report_filter,
+        set_ids=set_ids,
+        date_from=previous.date_from if previous else None,
+    ).annotate(
+        earlier=Case(
+            When(day__lt=report_filter.date_from, then=Value(1)),
+            default=Value(0),
+            output_field=IntegerField(),
+        )
+    )
+    rows = queryset.values_list("touchpoint_id", "audience", "earlier").annotate(
+        n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq")
+    )
+    current: dict[tuple[int, str], Moments] = {}
+    earlier: dict[tuple[int, str], Moments] = {}
+    for tp_id, audience, is_earlier, n, total, total_sq in rows:
+        target = earlier if is_earlier else current
+        target[(tp_id, audience)] = Moments(int(n or 0), float(total or 0), float(total_sq or 0))
+    return current, (earlier if with_previous else None)
+
+
+# --- derived importance ---------------------------------------------------------------------
+
+
+def spearman_from_counts(
+    table: dict[tuple[float, float], int],
+) -> tuple[float | None, int]:
+    """Spearman's rho (average ranks for ties) of pairs given as {(x, y): how many}, and the
+    number of pairs. Equal to `arithmetic.spearman` over the expanded pairs, in time that
+    depends on the distinct values only: touchpoint scores and outcomes take few values."""
+    n = sum(table.values())
+    if n < 2:
+        return None, n
+    x_counts: dict[float, int] = defaultdict(int)
+    y_counts: dict[float, int] = defaultdict(int)
+    for (x, y), count in table.items():
+        x_counts[x] += count
+        y_counts[y] += count
+    centre = (n + 1) / 2.0
+
+    def centred_ranks(counts: dict[float, int]) -> dict[float, float]:
+        ranks, below = {}, 0
+        for value in sorted(counts):
+            ranks[value] = below + (counts[value] + 1) / 2.0 - centre
+            below += counts[value]
+        return ranks
+
+    x_ranks, y_ranks = centred_ranks(x_counts), centred_ranks(y_counts)
+    x_spread = fsum(c * x_ranks[x] ** 2 for x, c in x_counts.items())
+    y_spread = fsum(c * y_ranks[y] ** 2 for y, c in y_counts.items())
+    if x_spread <= 0.0 or y_spread <= 0.0:
+        return None, n
+    covariance = fsum(c * x_ranks[x] * y_ranks[y] for (x, y), c in table.items())
+    rho = covariance / sqrt(x_spread * y_spread)
+    return max(-1.0, min(1.0, rho)), n
+
+
+def scoring_version(*, organization: Organization, journey: Journey) -> int:
+    return (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .values_list("version", flat=True)
+        .first()
+    ) or 0
+
+
+def importance_cache_key(
+    organization: Organization, journey: Journey, report_filter: ReportFilter, version: int
+) -> str:
+    return (
+        f"scoring:importance:v1:{organization.pk}:{journey.pk}:{version}:{report_filter.digest()}"
+    )
+
+
+def derived_importance(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int] | None,
+) -> dict[int, tuple[float | None, int]]:
+    """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
+    answer under the filter (SCORING.md section 6).
+
+    One grouped query over RespondentScore, by (touchpoint, score, outcome): the pairs arrive
+    as counts of distinct values, ready for ranking. Cached until the journey's ScoringState
+    version changes, that is until new data arrives.
+    """
+    version = scoring_version(organization=organization, journey=journey)
+    key = importance_cache_key(organization, journey, report_filter, version)
+    cached = cache.get(key)
+    if cached is not None:
+        return {int(tp): (rho, int(n)) for tp, rho, n in cached}
+    rows = (
+        _under_filter(
+            RespondentScore.objects.for_organization(organization),
+            journey=journey,
+            report_filter=report_filter,
+            set_ids=set_ids,
+        )
+        .filter(outcome__isnull=False)
+        .values_list("touchpoint_id", "score", "outcome")
+        .annotate(pairs=Count("pk"))
+    )
+    tables: dict[int, dict[tuple[float, float], int]] = defaultdict(dict)
+    for tp_id, score, outcome, pairs in rows:
+        tables[tp_id][(float(score), float(outcome))] = int(pairs)
+    result = {tp_id: spearman_from_counts(table) for tp_id, table in tables.items()}
+    cache.set(
+        key,
+        [(tp, rho, n) for tp, (rho, n) in sorted(result.items())],
+        IMPORTANCE_CACHE_SECONDS,
+    )
+    return result
+
+
+# --- the gap report -------------------------------------------------------------------------
+
+
+def gap_report_input(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    with_trend: bool = False,
+) -> GapReportInput:
+    shape = journey_shape(
+        organization=organization, journey=journey, questionnaire_id=report_filter.questionnaire_id
+    )
+    set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
+    item_cells = _item_cells(organization, journey, report_filter, set_ids, shape.item_keys)
+    touchpoint_cells, previous = _touchpoint_cells(
+        organization, journey, report_filter, set_ids, with_previous=with_trend
+    )
+    importance = derived_importance(
+        organization=organization, journey=journey, report_filter=report_filter, set_ids=set_ids
+    )
+    return GapReportInput(
+        settings=scoring_settings(organization),
+        touchpoints=shape.touchpoints,
+        items=shape.items,
+        item_cells=item_cells,
+        touchpoint_cells=touchpoint_cells,
+        derived_importance=importance,
+        previous_touchpoint_cells=previous,
+    )
+
+
+def gap_report(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    with_trend: bool = False,
+) -> GapReport:
+    """The gap report of SCORING.md for a journey under a filter, from the aggregates:
+    five queries (six with segment attributes), one more when importance is not cached."""
+    return build_gap_report(
+        gap_report_input(
+            organization=organization,
+            journey=journey,
+            report_filter=report_filter,
+            with_trend=with_trend,
+        )
+    )
+
+
+# --- touchpoint series ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    period_start: date
+    period_end: date  # last day, included (clipped to the filter's period)
+    customer: CellStats
+    employee: CellStats  # suppressed under the anonymity threshold
+
+
+def period_start(day: date, interval: Interval) -> date:
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_period(start: date, interval: Interval) -> date:
+    if interval == "week":
+        return start + timedelta(days=7)
+    if interval == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + timedelta(days=1)
+
+
+def touchpoint_series(
+    *,
+    organization: Organization,
+    journey: Journey,
+    touchpoint: Touchpoint,
+    report_filter: ReportFilter,
+    interval: Interval = "week",
+) -> list[SeriesPoint]:
+    """The touchpoint's customer and employee score per day, week (from Monday) or month over
+    the filter's period, every period present (empty ones with n = 0): one grouped query."""
+    set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
+    rows = (
+        _under_filter(
+            TouchpointDayAggregate.objects.for_organization(organization),
+            journey=journey,
+            report_filter=report_filter,
+            set_ids=set_ids,
+        )
+        .filter(touchpoint=touchpoint)
+        .values_list("day", "audience")
+        .annotate(n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq"))
+    )
+    cells: dict[tuple[date, str], Moments] = defaultdict(Moments)
+    for day, audience, n, total, total_sq in rows:
+        cells[(period_start(day, interval), audience)] += Moments(
+            int(n or 0), float(total or 0), float(total_sq or 0)
+        )
+    settings = scoring_settings(organization)
+    points = []
+    start = period_start(report_filter.date_from, interval)
+    while start <= report_filter.date_to:
+        following = _next_period(start, interval)
+        points.append(
+            SeriesPoint(
+                period_start=start,
+                period_end=min(following - timedelta(days=1), report_filter.date_to),
+                customer=arithmetic.cell_stats(cells.get((start, "customer"), Moments())),
+                employee=arithmetic.employee_cell_stats(
+                    cells.get((start, "employee"), Moments()), settings
+                ),
+            )
+        )
+        start = following
+    return points
+
+
+# --- NPS --------------------------------------------------------------------------------------
+
+
+def nps_summary(
+    *, organization: Organization, journey: Journey, report_filter: ReportFilter
+) -> OutcomeRow | None:
+    """Customers' NPS with its promoter/passive/detractor split, and the employees' estimate
+    (withheld under the anonymity threshold); None when the journey asks no NPS. The same
+    figures as the gap report's nps outcome row, from one grouped query."""
+    shape = journey_shape(
+        organization=organization, journey=journey, questionnaire_id=report_filter.questionnaire_id
+    )
+    nps_items = [item for item in shape.items if item.key == "nps"]
+    if not nps_items:
+        return None
+    set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
+    report = build_gap_report(
+        GapReportInput(
+            settings=scoring_settings(organization),
+            touchpoints=[],
+            items=nps_items,
+            item_cells=_item_cells(organization, journey, report_filter, set_ids, ["nps"]),
+            touchpoint_cells={},
+            derived_importance={},
+        )
+    )
+    return report.outcomes[0]
+
+
+# --- what a filter may choose from -----------------------------------------------------------
+
+
+def attribute_names(*, organization: Organization) -> set[str]:
+    """Names of the segment attributes responses of the organisation carried."""
+    names: set[str] = set()
+    for values in AttributeSet.objects.for_organization(organization).values_list(
+        "values", flat=True
+    ):
+        names.update(values or {})
+    return names
+
+
+def attribute_values(*, organization: Organization, journey: Journey) -> dict[str, list[str]]:
+    """Segment attribute name -> its values, sorted: those stored responses carried and those
+    the journey's questionnaires allow on their links (two queries)."""
+    from apps.distribution.models import ContextAttribute
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for values in AttributeSet.objects.for_organization(organization).values_list(
+        "values", flat=True
+    ):
+        for name, value in (values or {}).items():
+            found[name].add(str(value))
+    for name, allowed in (
+        ContextAttribute.objects.for_organization(organization)
+        .filter(questionnaire__journey=journey)
+        .values_list("name", "allowed_values")
+    ):
+        found[name].update(str(value) for value in allowed or [])
+    return {name: sorted(values) for name, values in sorted(found.items())}
+
+
+def journey_questionnaires(*, organization: Organization, journey: Journey) -> list[Questionnaire]:
+    """The journey's questionnaires a report may be narrowed to, oldest first."""
+    return list(
+        survey_selectors.questionnaires_for_journey(
+            organization=organization, journey=journey
+        ).order_by("created_at", "id")
+    )
+
+
+# --- staff calibration ----------------------------------------------------------------------
+
+
+def staff_calibration(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    attribute: str,
+) -> list[UnitCalibration]:
+    """Per employee unit (each value of `attribute` among the employees' attribute sets): the
+    mean absolute gap between the unit's touchpoint estimates and customers' scores.
+
+    Customers rarely carry an employee unit attribute, so the customer side is every customer
+    under the filter without that attribute. Units under the anonymity threshold are withheld
+    (build_calibration). Four queries.
+    """
+    sets = dict(AttributeSet.objects.for_organization(organization).values_list("pk", "values"))
+    shape = journey_shape(
+        organization=organization, journey=journey, questionnaire_id=report_filter.questionnaire_id
+    )
+
+    def matching(flt: ReportFilter) -> list[int] | None:
+        if not flt.attributes:
+            return None
+        return [pk for pk, values in sets.items() if flt.matches(values or {})]
+
+    customer_filter = report_filter.without(attribute)
+    customer_rows = (
+        _under_filter(
+            TouchpointDayAggregate.objects.for_organization(organization),
+            journey=journey,
+            report_filter=customer_filter,
+            set_ids=matching(customer_filter),
+        )
+        .filter(audience="customer")
+        .values_list("touchpoint_id")
+        .annotate(n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq"))
+    )
+    customer_cells = {
+        tp_id: Moments(int(n or 0), float(total or 0), float(total_sq or 0))
+        for tp_id, n, total, total_sq in customer_rows
+    }
+    unit_set_ids = [pk for pk, values in sets.items() if attribute in (values or {})]
+    employee_ids = matching(report_filter)
+    if employee_ids is not None:
+        unit_set_ids = [pk for pk in unit_set_ids if pk in set(employee_ids)]
+    employee_rows = (
+        _under_filter(
+            TouchpointDayAggregate.objects.for_organization(organization),
+            journey=journey,
+            report_filter=report_filter,
+            set_ids=unit_set_ids,
+        )
+        .filter(audience="employee")
+        .values_list("touchpoint_id", "attribute_set_id")
+        .annotate(n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq"))
+    )
+    unit_cells: dict[str, dict[int, Moments]] = defaultdict(lambda: defaultdict(Moments))
+    for tp_id, set_id, n, total, total_sq in employee_rows:
+        unit = str(sets[set_id][attribute])
+        unit_cells[unit][tp_id] += Moments(int(n or 0), float(total or 0), float(total_sq or 0))
+    return build_calibration(
+        scoring_settings(organization),
+        shape.touchpoints,
+        customer_cells,
+        {unit: dict(cells) for unit, cells in unit_cells.items()},
+    )

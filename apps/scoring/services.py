@@ -1,0 +1,519 @@
+"""Turning stored responses into the scoring aggregates, incrementally and by full rescoring.
+
+A batch claims unprocessed responses of one organisation (SELECT ... FOR UPDATE SKIP LOCKED),
+files their segments under attribute sets, adds their answers to the daily aggregates with a few
+INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE statements and marks them processed, all
+in one transaction: a response counts once, whatever is retried or delivered twice. The number of
+statements per batch does not depend on its size. A full rescoring deletes a journey's aggregates
+and rebuilds them from every one of its responses with the same statements.
+
+The same SQL runs on PostgreSQL and SQLite (>= 3.33: UPSERT, UPDATE ... FROM, json_each). Values
+are those of SCORING.md sections 1-4: a scaled answer with a value counts (not "not applicable",
+not unanswered), normalised as 100 * (x - lo) / (hi - lo); a respondent's touchpoint score is the
+mean of their normalised answers to the touchpoint's dimension items.
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_start
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.audit.services import audit_record
+from apps.core.errors import NotFound, ValidationFailed
+from apps.journeys.models import Journey
+from apps.organizations.models import Organization
+from apps.organizations.permissions import Action, Principal, require
+from apps.responses.models import Answer, Response
+from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
+
+from .models import (
+    AttributeSet,
+    ItemDayCount,
+    RespondentScore,
+    ScoringState,
+    TouchpointDayAggregate,
+)
+
+# Responses per batch: `responses_process` takes 1000 by default; draining a backlog (the
+# tasks) goes faster in batches of a few thousand (bench/README.md), still well within one
+# batch's memory (BATCH_WORK_MEM).
+BATCH_SIZE = 1000
+DRAIN_BATCH_SIZE = 5000
+# Rescoring assigns attribute sets to not yet processed responses in chunks of this size.
+RESCORE_CHUNK = 5000
+# PostgreSQL's work_mem for a batch and for a rescoring (a journey of millions of answers).
+BATCH_WORK_MEM = "32MB"
+RESCORE_WORK_MEM = "256MB"
+# pg_advisory_xact_lock keys: this namespace in the high 32 bits, the organisation's id below.
+_LOCK_NAMESPACE = 0x5C0E << 32
+# The sweeper's memory of how far the responses went at its earlier runs.
+_SWEEP_MARKS_KEY = "scoring:sweep:marks"
+_SWEEP_MARKS_KEPT = 10
+
+_SCALED = tuple(str(kind) for kind in (ItemKind.RATING, ItemKind.NPS, ItemKind.OVERALL))
+_EMPLOYEE = str(Audience.EMPLOYEE)
+_CUSTOMER = str(Audience.CUSTOMER)
+
+_RESPONSE = Response._meta.db_table
+_ANSWER = Answer._meta.db_table
+_ITEM = Item._meta.db_table
+_QUESTIONNAIRE = Questionnaire._meta.db_table
+_ATTRIBUTE_SET = AttributeSet._meta.db_table
+_ITEM_DAY = ItemDayCount._meta.db_table
+_TOUCHPOINT_DAY = TouchpointDayAggregate._meta.db_table
+_RESPONDENT = RespondentScore._meta.db_table
+_STATE = ScoringState._meta.db_table
+
+
+# --- attribute sets ---------------------------------------------------------------------------
+
+
+def attribute_values(segment: Any) -> dict[str, str]:
+    """The stored form of a response's segment: string keys and values (keys sorted on dump)."""
+    if not isinstance(segment, dict):
+        return {}
+    return {str(key): str(value) for key, value in segment.items()}
+
+
+def attribute_digest(values: dict[str, str]) -> str:
+    """sha256 of the canonical JSON of `values`: what makes two segments the same set."""
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _attribute_sets(organization_id: int, segments: Sequence[Any]) -> list[int]:
+    """The AttributeSet id of each segment, creating the missing sets (one to three queries).
+
+    Concurrent batches may create the same set: ON CONFLICT DO NOTHING and a second read settle
+    it, and inserting in digest order keeps two batches from waiting on each other crosswise.
+    """
+    values = [attribute_values(segment) for segment in segments]
+    digests = [attribute_digest(v) for v in values]
+    by_digest = dict(zip(digests, values, strict=True))
+    scope = AttributeSet.objects.for_organization(organization_id)
+    known = dict(scope.filter(digest__in=by_digest).values_list("digest", "id"))
+    missing = sorted(d for d in by_digest if d not in known)
+    if missing:
+        rows = json.dumps([{"d": d, "v": by_digest[d]} for d in missing], ensure_ascii=False)
+        if connection.vendor == "postgresql":
+            source = "jsonb_to_recordset(%s::jsonb) AS e(d text, v jsonb)"
+            columns = "e.v, e.d"
+        else:
+            source = "json_each(%s) AS e"
+            columns = "json_extract(e.value, '$.v'), json_extract(e.value, '$.d')"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO {_ATTRIBUTE_SET} (organization_id, "values", digest) '  # noqa: S608
+                f"SELECT %s, {columns} FROM {source} WHERE true ORDER BY 3 "
+                "ON CONFLICT (organization_id, digest) DO NOTHING",
+                [organization_id, rows],
+            )
+        known.update(scope.filter(digest__in=missing).values_list("digest", "id"))
+    return [known[d] for d in digests]
+
+
+# --- the SQL shared by batches and rescoring ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which responses (alias `r`) the statements read: a claimed batch or a whole journey."""
+
+    organization_id: int
+    sql: str
+    params: tuple[Any, ...]
+
+
+def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
+    """`column` is one of `ids`, as one parameter (an array, or a JSON list on SQLite), so that
+    the statement's text and its number of parameters do not depend on the batch size. The
+    planner sees the list and estimates the rows right."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", list(ids)
+    return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608
+
+
+def _batch_scope(organization_id: int, response_ids: Sequence[int]) -> _Scope:
+    sql, ids = _id_list("r.id", response_ids)
+    return _Scope(organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids))
+
+
+def _journey_scope(organization_id: int, questionnaire_ids: Sequence[int]) -> _Scope:
+    sql, ids = _id_list("r.questionnaire_id", questionnaire_ids)
+    return _Scope(organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids))
+
+
+def _float() -> str:
+    return "double precision" if connection.vendor == "postgresql" else "REAL"
+
+
+# A dimension item of a touchpoint: its answers make up the touchpoint score (SCORING.md 4).
+_SCORED = f"i.kind = '{ItemKind.RATING}' AND i.touchpoint_id IS NOT NULL AND i.dimension <> ''"
+
+
+def _answers(scope: _Scope) -> str:
+    """`ans`: the scaled answers with a value of the responses in scope, with what every
+    aggregate needs: the response's cell, the item, the raw value and the normalised score
+    100 * (x - lo) / (hi - lo) (an exact integer numerator, one floating-point division).
+    `part` says what else the answer feeds: 1 the score of touchpoint `touchpoint_id` (a
+    dimension item of it), 2 NPS, 3 overall satisfaction, 0 nothing. The response's columns
+    ride along on every answer: joining two grouped CTEs later would be planned blind."""
+    scaled = ", ".join(f"'{kind}'" for kind in _SCALED)
+    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    return (
+        f"ans AS {materialized}(SELECT r.id AS response_id, r.organization_id, "  # noqa: S608
+        f"r.questionnaire_id, r.version_id, r.audience, r.attribute_set_id, "
+        f"r.submitted_on AS day, q.journey_id, a.item_id, a.value, "
+        f"CAST((a.value - i.scale_lo) * 100 AS {_float()}) / (i.scale_hi - i.scale_lo) AS s, "
+        f"CASE WHEN {_SCORED} THEN i.touchpoint_id END AS touchpoint_id, "
+        f"CASE WHEN {_SCORED} THEN 1 WHEN i.kind = '{ItemKind.NPS}' THEN 2 "
+        f"WHEN i.kind = '{ItemKind.OVERALL}' THEN 3 ELSE 0 END AS part "
+        f"FROM {_RESPONSE} r JOIN {_ANSWER} a ON a.response_id = r.id "
+        f"JOIN {_ITEM} i ON i.id = a.item_id JOIN {_QUESTIONNAIRE} q ON q.id = r.questionnaire_id "
+        f"WHERE {scope.sql} AND i.kind IN ({scaled}) AND a.value IS NOT NULL "
+        f"AND NOT a.not_applicable AND i.scale_hi > i.scale_lo)"
+    )
+
+
+_ITEM_DAY_KEY = (
+    "organization_id, questionnaire_id, item_key, audience, attribute_set_id, day, scale_lo, "
+    "scale_hi, value"
+)
+_TOUCHPOINT_DAY_KEY = (
+    "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id, day"
+)
+
+# Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
+# first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
+# order, so that concurrent batches lock them in the same order.
+_ITEM_COUNTS = (
+    "counted AS (SELECT organization_id, questionnaire_id, audience, attribute_set_id, day, "
+    "item_id, value, COUNT(*) AS n, MAX(journey_id) AS journey_id FROM ans "
+    "GROUP BY organization_id, questionnaire_id, audience, attribute_set_id, day, item_id, value)"
+)
+_ITEM_DAYS_INSERT = (
+    f'INSERT INTO {_ITEM_DAY} ({_ITEM_DAY_KEY}, "count", journey_id, kind, touchpoint_id, '  # noqa: S608
+    f"dimension) "
+    f"SELECT c.organization_id, c.questionnaire_id, i.key, c.audience, c.attribute_set_id, "
+    f"c.day, i.scale_lo, i.scale_hi, c.value, SUM(c.n), MAX(c.journey_id), MAX(i.kind), "
+    f"MAX(i.touchpoint_id), MAX(i.dimension) FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+    f"WHERE true GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, "
+    f"c.attribute_set_id, c.day, i.scale_lo, i.scale_hi, c.value "
+    f"ORDER BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.attribute_set_id, "
+    f"c.day, i.scale_lo, i.scale_hi, c.value "
+    f"ON CONFLICT ({_ITEM_DAY_KEY}) "
+    f'DO UPDATE SET "count" = {_ITEM_DAY}."count" + excluded."count"'
+)
+
+# `per`: each respondent's touchpoint scores (the mean over the touchpoint's dimension items
+# answered) with, on every row, the response's NPS and overall answers (a window over the
+# response). The columns taken with MIN() are the response's own: one value per group.
+_RESPONDENT_CTES = (
+    "grouped AS (SELECT response_id, touchpoint_id, MIN(organization_id) AS organization_id, "
+    "MIN(journey_id) AS journey_id, MIN(questionnaire_id) AS questionnaire_id, "
+    "MIN(version_id) AS version_id, MIN(audience) AS audience, "
+    "MIN(attribute_set_id) AS attribute_set_id, MIN(day) AS day, "
+    "AVG(CASE WHEN part = 1 THEN s END) AS score, "
+    "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
+    "FROM ans WHERE part > 0 GROUP BY response_id, touchpoint_id), "
+    "per AS (SELECT response_id, organization_id, journey_id, questionnaire_id, version_id, "
+    "audience, attribute_set_id, day, touchpoint_id, score, "
+    "MAX(nps) OVER (PARTITION BY response_id) AS nps, "
+    "MAX(overall) OVER (PARTITION BY response_id) AS overall FROM grouped)"
+)
+
+# The outcome is NPS where the response's version asks it, else overall satisfaction (the
+# organisation's versions asking NPS: one small hashed subquery, whatever the row count).
+_RESPONDENTS_INSERT = (
+    f"INSERT INTO {_RESPONDENT} (organization_id, response_id, journey_id, "  # noqa: S608
+    f"questionnaire_id, touchpoint_id, attribute_set_id, day, score, outcome) "
+    f"SELECT p.organization_id, p.response_id, p.journey_id, p.questionnaire_id, "
+    f"p.touchpoint_id, p.attribute_set_id, p.day, p.score, "
+    f"CASE WHEN p.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
+    f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
+    f"AND iv.kind = '{ItemKind.NPS}') THEN p.nps ELSE p.overall END "
+    f"FROM per p WHERE p.audience = '{_CUSTOMER}' AND p.score IS NOT NULL"
+)
+
+_TOUCHPOINT_DAYS_INSERT = (
+    f"INSERT INTO {_TOUCHPOINT_DAY} ({_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
+    f"SELECT {_TOUCHPOINT_DAY_KEY}, COUNT(*), SUM(score), SUM(score * score), MAX(journey_id) "
+    f"FROM per WHERE score IS NOT NULL GROUP BY {_TOUCHPOINT_DAY_KEY} "
+    f"ORDER BY {_TOUCHPOINT_DAY_KEY} "
+    f"ON CONFLICT ({_TOUCHPOINT_DAY_KEY}) DO UPDATE SET "
+    f"n = {_TOUCHPOINT_DAY}.n + excluded.n, "
+    f"total = {_TOUCHPOINT_DAY}.total + excluded.total, "
+    f"total_sq = {_TOUCHPOINT_DAY}.total_sq + excluded.total_sq"
+)
+
+
+def _aggregate(cursor: Any, scope: _Scope) -> None:
+    """Add the responses in scope to ItemDayCount, RespondentScore and TouchpointDayAggregate.
+
+    PostgreSQL does it in one statement that reads the answers once (data-modifying CTEs);
+    SQLite has none and takes three statements.
+    """
+    ctes = _answers(scope)
+    with_organization = (*scope.params, scope.organization_id)
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"WITH {ctes}, {_ITEM_COUNTS}, item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
+            f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1) "
+            f"{_TOUCHPOINT_DAYS_INSERT}",
+            with_organization,
+        )
+        return
+    cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {_ITEM_DAYS_INSERT}", scope.params)
+    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
+    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_TOUCHPOINT_DAYS_INSERT}", scope.params)
+
+
+def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
+    """ScoringState.version + 1 for every journey the responses belong to."""
+    cursor.execute(
+        f"INSERT INTO {_STATE} (organization_id, journey_id, version, updated_at) "  # noqa: S608
+        f"SELECT DISTINCT q.organization_id, q.journey_id, 1, %s FROM {_QUESTIONNAIRE} q "
+        f"WHERE q.id IN (SELECT r.questionnaire_id FROM {_RESPONSE} r WHERE {scope.sql}) "
+        f"ORDER BY q.journey_id "
+        f"ON CONFLICT (journey_id) DO UPDATE SET version = {_STATE}.version + 1, "
+        f"updated_at = excluded.updated_at",
+        (connection.ops.adapt_datetimefield_value(now), *scope.params),
+    )
+
+
+def _mark_processed(
+    cursor: Any, response_ids: Sequence[int], set_ids: Sequence[int], now: datetime
+) -> None:
+    """Attribute set and processed_at of each claimed response, in one UPDATE.
+
+    Employees get only the day (midnight UTC), so that processing time cannot date an answer.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    times = (_EMPLOYEE, adapt(_day_only(now)), adapt(now))
+    if connection.vendor == "postgresql":
+        source = "unnest(%s::bigint[], %s::bigint[]) AS m(id, aset)"
+        params: tuple[Any, ...] = (list(response_ids), list(set_ids))
+    else:
+        source = (
+            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS aset "
+            "FROM json_each(%s)) AS m"
+        )
+        params = (json.dumps(list(zip(response_ids, set_ids, strict=True))),)
+    cursor.execute(
+        f"UPDATE {_RESPONSE} AS r SET attribute_set_id = m.aset, "  # noqa: S608
+        f"processed_at = CASE WHEN r.audience = %s THEN %s ELSE %s END "
+        f"FROM {source} WHERE r.id = m.id",
+        times + params,
+    )
+
+
+def _day_only(now: datetime) -> datetime:
+    return datetime.combine(now.astimezone(UTC).date(), day_start.min, tzinfo=UTC)
+
+
+def _tune(work_mem: str, *, synchronous_commit: bool = True) -> None:
+    """PostgreSQL settings for this transaction. work_mem: the statements read the answers once
+    into a CTE and group them several ways, which the default 4MB sends to disk. A batch may
+    commit without waiting for the WAL flush: a commit lost in a database crash takes its
+    responses' processed flags with it, so they are processed again, nothing is lost or counted
+    twice."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
+            if not synchronous_commit:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+def _lock(organization_id: int, *, exclusive: bool) -> None:
+    """Batches of one organisation share this lock; a rescoring takes it alone, so that it never
+    interleaves with a batch (which could otherwise count a response twice).
+
+    SQLite has one writer anyway: a no-op write takes its write lock at once, so two processes
+    queue on it instead of failing to upgrade a read lock halfway.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            cursor.execute(f"SELECT {function}(%s)", [_LOCK_NAMESPACE | organization_id])
+        else:
+            cursor.execute(f"UPDATE {_STATE} SET version = version WHERE 0 = 1")  # noqa: S608
+
+
+# --- processing -------------------------------------------------------------------------------
+
+
+def responses_process(*, organization_id: int, limit: int = BATCH_SIZE) -> int:
+    """Process one batch: up to `limit` unprocessed responses of the organisation, oldest first.
+
+    Returns how many were processed (0 when none are left or all are claimed by other batches).
+    The claim, the increments and `processed_at` commit together or not at all.
+    """
+    return _process_batch(organization_id, limit, after_id=0)[0]
+
+
+def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[int, int]:
+    """One batch of responses with ids above `after_id`; returns (processed, highest id)."""
+    now = timezone.now()
+    with transaction.atomic():
+        _lock(organization_id, exclusive=False)
+        _tune(BATCH_WORK_MEM, synchronous_commit=False)
+        claimed = list(
+            Response.objects.for_organization(organization_id)
+            .filter(processed_at__isnull=True, id__gt=after_id)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", "segment")[:limit]
+        )
+        if not claimed:
+            return 0, after_id
+        response_ids = [response_id for response_id, _segment in claimed]
+        set_ids = _attribute_sets(organization_id, [segment for _id, segment in claimed])
+        scope = _batch_scope(organization_id, response_ids)
+        with connection.cursor() as cursor:
+            _mark_processed(cursor, response_ids, set_ids, now)
+            _aggregate(cursor, scope)
+            _bump_versions(cursor, scope, now)
+    return len(claimed), response_ids[-1]
+
+
+def responses_process_pending(
+    *, organization_id: int, limit: int = BATCH_SIZE, time_budget: float = 50.0
+) -> tuple[int, bool]:
+    """Process batches until none is left or `time_budget` seconds have passed.
+
+    Returns (responses processed, whether the backlog was drained); a caller that gets False
+    queues itself again rather than holding a worker for minutes. Each batch starts after the
+    previous one's last id (the index entries of responses just processed are not walked again
+    and again), and a final batch looks from the start for any left behind (committed out of
+    id order, or skipped while another batch held them).
+    """
+    deadline = time.monotonic() + time_budget
+    total = after_id = 0
+    while True:
+        processed, last_id = _process_batch(organization_id, limit, after_id=after_id)
+        total += processed
+        if processed < limit:
+            if after_id == 0:
+                return total, True
+            after_id = 0
+            continue
+        after_id = last_id
+        if time.monotonic() >= deadline:
+            return total, False
+
+
+def responses_stale_organizations(
+    *, older_than: float = 30.0, now: datetime | None = None
+) -> list[int]:
+    """Organisations with responses left unprocessed for more than `older_than` seconds.
+
+    Customer responses carry their submission time. Employee responses carry only the day, so
+    their age is told by the response ids: each call notes the highest id so far, and a later
+    call treats every unprocessed response at or below a note older than `older_than` as stale.
+    With no notes at all (first run, cache emptied) every unprocessed response counts: queuing
+    a little too much costs one message, missing one costs a result.
+    """
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=older_than)
+    responses = Response.unscoped.all()  # the sweeper looks across organisations on purpose
+    top = responses.aggregate(top=Max("id"))["top"] or 0
+    marks: list[tuple[float, int]] = [tuple(m) for m in cache.get(_SWEEP_MARKS_KEY) or []]
+    old_enough = [mark_id for stamp, mark_id in marks if stamp <= limit.timestamp()]
+    unprocessed = responses.filter(processed_at__isnull=True)
+    if marks:
+        condition = Q(submitted_at__lte=limit)
+        if old_enough:
+            condition |= Q(id__lte=max(old_enough))
+        unprocessed = unprocessed.filter(condition)
+    stale = sorted(set(unprocessed.values_list("organization_id", flat=True).distinct()))
+    # Keep the newest note that is old enough and the ones after it.
+    kept = [m for m in marks if m[0] > limit.timestamp()]
+    if old_enough:
+        kept.insert(0, max((m for m in marks if m[0] <= limit.timestamp()), key=lambda m: m[0]))
+    kept.append((now.timestamp(), top))
+    cache.set(_SWEEP_MARKS_KEY, kept[-_SWEEP_MARKS_KEPT:], timeout=24 * 60 * 60)
+    return stale
+
+
+# --- rescoring --------------------------------------------------------------------------------
+
+
+def _journey_of(organization: Organization, journey: Journey | int) -> Journey:
+    journey_id = journey if isinstance(journey, int) else journey.pk
+    found = Journey.objects.for_organization(organization).filter(pk=journey_id).first()
+    if found is None:
+        raise NotFound(_("No such journey."))
+    return found
+
+
+def journey_rescore(
+    *, organization: Organization, actor: Principal | None, journey: Journey | int
+) -> int:
+    """Rebuild the journey's aggregates from all its raw answers; returns the responses counted.
+
+    `actor` None is the system (management command). Raises NotFound for a journey of another
+    organisation and ValidationFailed (field `journey`) for one without a questionnaire; then
+    nothing is changed.
+    """
+    journey = _journey_of(organization, journey)
+    if actor is not None:
+        require(actor, Action.JOURNEY_EDIT, journey)
+    questionnaire_ids = list(
+        Questionnaire.objects.for_organization(organization)
+        .filter(journey=journey)
+        .values_list("pk", flat=True)
+    )
+    if not questionnaire_ids:
+        raise ValidationFailed(
+            _("This journey has no questionnaire, so there is nothing to rescore."),
+            fields={"journey": [_("Create a questionnaire for this journey first.")]},
+        )
+    now = timezone.now()
+    responses = Response.objects.for_organization(organization).filter(
+        questionnaire_id__in=questionnaire_ids
+    )
+    with transaction.atomic():
+        _lock(organization.pk, exclusive=True)
+        _tune(RESCORE_WORK_MEM)
+        # Responses never processed get their attribute set first, as a batch would give them.
+        while True:
+            chunk = list(
+                responses.filter(processed_at__isnull=True)
+                .order_by("id")
+                .values_list("id", "segment")[:RESCORE_CHUNK]
+            )
+            if not chunk:
+                break
+            set_ids = _attribute_sets(organization.pk, [segment for _id, segment in chunk])
+            with connection.cursor() as cursor:
+                _mark_processed(cursor, [response_id for response_id, _s in chunk], set_ids, now)
+        for model in (ItemDayCount, TouchpointDayAggregate, RespondentScore):
+            model.objects.for_organization(organization).filter(journey=journey).delete()
+        scope = _journey_scope(organization.pk, questionnaire_ids)
+        with connection.cursor() as cursor:
+            _aggregate(cursor, scope)
+        state, _created = ScoringState.objects.for_organization(organization).get_or_create(
+            journey=journey, defaults={"organization": organization}
+        )
+        ScoringState.objects.for_organization(organization).filter(pk=state.pk).update(
+            version=F("version") + 1, rescored_at=now, updated_at=now
+        )
+        counted = responses.count()
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="journey.rescored",
+            target=journey,
+            data={"responses": counted},
+        )
+    return counted

@@ -1,0 +1,191 @@
+"""Full rescoring: a journey's aggregates rebuilt from all its raw answers (service, task,
+management command)."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.audit.models import AuditEntry
+from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
+from apps.responses.models import Response
+from apps.scoring.models import ItemDayCount, RespondentScore, ScoringState
+from apps.scoring.services import journey_rescore, responses_process
+from apps.scoring.tasks import journey_rescore_task
+from tests.factories import JourneyFactory, StageFactory, TouchpointFactory
+from tests.journeys.helpers import principal
+from tests.scoring.conftest import (
+    NA,
+    ResponseRow,
+    ResponseStore,
+    a_day,
+    expected_aggregates,
+    rating_key,
+    stored_aggregates,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(journey, count: int):
+    t1, t2, t3 = journey.touchpoints_in_order
+    return [
+        ResponseRow(
+            ("customer", "customer", "employee")[i % 3],
+            {rating_key(t1, "ease"): 1 + i % 5, rating_key(t2, "emotion"): NA if i % 4 else 3,
+             rating_key(t3, "effectiveness"): 1 + (i * 3) % 5, "nps": i % 11, "overall": 2},
+            segment={"region": ("north", "south", "east")[i % 3]},
+            day=a_day(i % 4),
+        )
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _snapshot(organization):
+    responses = Response.objects.for_organization(organization)
+    states = ScoringState.objects.for_organization(organization)
+    audit = AuditEntry.objects.for_organization(organization)
+    return {
+        "responses": list(responses.values_list("pk", "processed_at", "attribute_set_id")),
+        "aggregates": stored_aggregates(organization.pk),
+        "states": list(states.values_list("journey_id", "version", "rescored_at")),
+        "audit": audit.filter(action="journey.rescored").count(),
+    }
+
+
+def test_rescoring_rebuilds_what_incremental_processing_built(
+    org, analyst, scoring_journey, response_store
+):
+    response_store.add_many(_rows(scoring_journey, 30))
+    responses_process(organization_id=org.pk, limit=20)  # ten are left unprocessed
+    # Damage the aggregates: a rescoring does not build on them.
+    ItemDayCount.objects.for_organization(org).update(count=999)
+    RespondentScore.objects.for_organization(org).filter(
+        pk__in=RespondentScore.objects.for_organization(org).values("pk")[:3]
+    ).delete()
+    version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
+
+    counted = journey_rescore(
+        organization=org, actor=principal(org, analyst), journey=scoring_journey
+    )
+
+    assert counted == 30
+    assert not Response.objects.for_organization(org).filter(processed_at__isnull=True).exists()
+    stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
+    state = ScoringState.objects.for_organization(org).get(journey=scoring_journey)
+    assert state.version == version + 1
+    assert state.rescored_at is not None
+    entry = AuditEntry.objects.for_organization(org).get(action="journey.rescored")
+    assert (entry.actor, entry.target_id, entry.data) == (
+        analyst, str(scoring_journey.pk), {"responses": 30},
+    )  # fmt: skip
+    # And processing afterwards finds nothing to add twice.
+    assert responses_process(organization_id=org.pk) == 0
+    stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
+
+
+def test_rescoring_touches_only_its_journey(org, analyst, scoring_journey, response_store):
+    other = JourneyFactory(organization=org, name="Other journey")
+    touchpoint = TouchpointFactory(stage=StageFactory(journey=other))
+    from apps.surveys.services import questionnaire_generate, questionnaire_publish
+
+    actor = principal(org, analyst)
+    questionnaire = questionnaire_generate(organization=org, actor=actor, journey=other)
+    questionnaire_publish(organization=org, actor=actor, questionnaire=questionnaire)
+    questionnaire.refresh_from_db()
+    ResponseStore(questionnaire).add("customer", {rating_key(touchpoint, "ease"): 5, "nps": 10})
+    response_store.add_many(_rows(scoring_journey, 6))
+    responses_process(organization_id=org.pk)
+    ItemDayCount.objects.for_organization(org).filter(journey=other).update(count=7)
+
+    journey_rescore(organization=org, actor=None, journey=scoring_journey.pk)
+
+    assert set(
+        ItemDayCount.objects.for_organization(org)
+        .filter(journey=other)
+        .values_list("count", flat=True)
+    ) == {7}  # left as it was
+    state = ScoringState.objects.for_organization(org).get(journey=other)
+    assert (state.version, state.rescored_at) == (1, None)
+    entry = AuditEntry.objects.for_organization(org).get(action="journey.rescored")
+    assert entry.actor_label == "system"
+
+
+def test_rescoring_a_journey_without_responses_empties_its_aggregates(
+    org, scoring_journey, scoring_questionnaire
+):
+    assert journey_rescore(organization=org, actor=None, journey=scoring_journey) == 0
+    state = ScoringState.objects.for_organization(org).get(journey=scoring_journey)
+    assert state.version == 1 and state.rescored_at is not None
+    assert not ItemDayCount.objects.for_organization(org).exists()
+
+
+def test_rescoring_another_organisations_journey_is_not_found_and_changes_nothing(
+    org, other_org, scoring_journey, response_store, stranger
+):
+    response_store.add_many(_rows(scoring_journey, 4))
+    responses_process(organization_id=org.pk, limit=2)
+    before = _snapshot(org)
+    for journey in (scoring_journey, scoring_journey.pk):
+        with pytest.raises(NotFound) as raised:
+            journey_rescore(
+                organization=other_org, actor=principal(other_org, stranger), journey=journey
+            )
+        assert raised.value.status_code == 404
+    with pytest.raises(NotFound):
+        journey_rescore(organization=org, actor=None, journey=987654)
+    assert _snapshot(org) == before
+
+
+def test_rescoring_a_journey_without_questionnaire_names_the_journey(org, analyst):
+    journey = JourneyFactory(organization=org)
+    with pytest.raises(ValidationFailed) as raised:
+        journey_rescore(organization=org, actor=principal(org, analyst), journey=journey)
+    assert raised.value.status_code == 400
+    assert list(raised.value.fields) == ["journey"]
+    assert not ScoringState.objects.for_organization(org).exists()
+    assert not AuditEntry.objects.for_organization(org).filter(action="journey.rescored").exists()
+
+
+def test_rescoring_needs_the_right_to_edit_the_journey(
+    org, viewer, scoring_journey, response_store
+):
+    response_store.add_many(_rows(scoring_journey, 3))
+    before = _snapshot(org)
+    with pytest.raises(PermissionDenied):
+        journey_rescore(organization=org, actor=principal(org, viewer), journey=scoring_journey)
+    assert _snapshot(org) == before
+
+
+def test_the_rescoring_task_acts_for_its_member(
+    org, analyst, viewer, scoring_journey, response_store
+):
+    response_store.add_many(_rows(scoring_journey, 5))
+    result = journey_rescore_task.apply(
+        kwargs={"organization_id": org.pk, "journey_id": scoring_journey.pk, "actor_id": analyst.pk}
+    ).get()
+    assert result == 5
+    stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
+    assert AuditEntry.objects.for_organization(org).get(action="journey.rescored").actor == analyst
+    # Refused requests do nothing and are not retried.
+    denied = {"organization_id": org.pk, "journey_id": scoring_journey.pk, "actor_id": viewer.pk}
+    assert journey_rescore_task.apply(kwargs=denied).get() is None
+    missing = {"organization_id": org.pk, "journey_id": 987654}
+    assert journey_rescore_task.apply(kwargs=missing).get() is None
+    assert AuditEntry.objects.for_organization(org).filter(action="journey.rescored").count() == 1
+
+
+def test_the_management_command_rescores_by_slug_and_id(org, scoring_journey, response_store):
+    response_store.add_many(_rows(scoring_journey, 7))
+    out = StringIO()
+    call_command("rescore_journey", org.slug, str(scoring_journey.pk), stdout=out)
+    assert f"Rescored journey {scoring_journey.pk}: 7 responses counted." in out.getvalue()
+    stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
+
+    with pytest.raises(CommandError, match="No organisation"):
+        call_command("rescore_journey", "nobody", str(scoring_journey.pk))
+    with pytest.raises(CommandError, match="journey"):
+        call_command("rescore_journey", org.slug, "987654")
+    bare = JourneyFactory(organization=org)
+    with pytest.raises(CommandError, match="questionnaire"):
+        call_command("rescore_journey", org.slug, str(bare.pk))
