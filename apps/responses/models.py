@@ -66,8 +66,14 @@ class Response(TenantModel):
 
 
 class Answer(TenantModel):
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
-    item = models.ForeignKey("surveys.Item", on_delete=models.RESTRICT, related_name="answers")
+    # No index of their own: (response, item) is unique, which indexes lookups by response, and
+    # the item column keeps the one index below. Each index is written on every answer stored.
+    response = models.ForeignKey(
+        Response, on_delete=models.CASCADE, related_name="answers", db_index=False
+    )
+    item = models.ForeignKey(
+        "surveys.Item", on_delete=models.RESTRICT, related_name="answers", db_index=False
+    )
     value = models.SmallIntegerField(null=True, blank=True)
     not_applicable = models.BooleanField(default=False)
     text = models.TextField(blank=True)
