@@ -83,6 +83,15 @@ def _fresh_process_caches():
     response_services._QUEUED_AT.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A request in Finnish leaves Finnish active in the thread: later tests would read it."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.core.errors import ValidationFailed
@@ -31,8 +32,7 @@ from apps.scoring.filters import (
 )
 
 from . import charts
-from .narrative import _dimension_label as dimension_name
-from .narrative import priority_texts
+from .narrative import dimension_label, priority_texts
 
 PRESETS = ("7", "30", "90", "365")
 DEFAULT_PRESET = "90"
@@ -285,7 +285,7 @@ def _page(raw: str | None) -> int:
 def _dimension_bars(row: TouchpointRow) -> charts.Chart:
     groups = [
         charts.BarGroup(
-            dimension_name(d.dimension),
+            capfirst(dimension_label(d.dimension)),
             charts.Interval(d.customer.mean, d.customer.ci_low, d.customer.ci_high),
             charts.Interval(d.employee.mean, d.employee.ci_low, d.employee.ci_high),
             employee_suppressed=d.employee.suppressed,
@@ -310,7 +310,7 @@ def _distributions(row: TouchpointRow) -> list[charts.Chart]:
                 points,
                 d.customer.distribution,
                 None if d.employee.suppressed else d.employee.distribution,
-                title=_("Answers on %(dimension)s") % {"dimension": dimension_name(d.dimension)},
+                title=_("Answers on %(dimension)s") % {"dimension": dimension_label(d.dimension)},
                 description=_("Share of answers at every point of the scale, both audiences."),
             )
         )

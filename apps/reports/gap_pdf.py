@@ -11,6 +11,7 @@ from itertools import groupby
 from typing import Any
 
 from django.utils import timezone, translation
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.journeys.models import Journey, Touchpoint
@@ -24,11 +25,7 @@ TEMPLATE = "reports/gap_report_pdf.html"
 
 
 def _dimension_label(dimension: str) -> str:
-    return {
-        "effectiveness": _("Effectiveness"),
-        "ease": _("Ease"),
-        "emotion": _("Emotion"),
-    }.get(dimension, dimension)
+    return capfirst(narrative.dimension_label(dimension))
 
 
 def _score(cell: CellStats) -> str:

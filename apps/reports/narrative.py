@@ -62,7 +62,8 @@ def _largest_dimension_gap(row: TouchpointRow) -> tuple[str, float] | None:
     return max(gaps, key=lambda item: item[1])
 
 
-def _dimension_label(dimension: str) -> str:
+def dimension_label(dimension: str) -> str:
+    """A dimension's name for use inside a sentence (lower case)."""
     return {
         "effectiveness": _("effectiveness"),
         "ease": _("ease"),
@@ -133,7 +134,7 @@ def priority_texts(report: GapReport, names: dict[int, str] | None = None) -> li
         largest = _largest_dimension_gap(row) if priority.kind == "blind_spot" else None
         if largest is not None:
             detail = _("The largest gap is in %(dimension)s: %(gap)s points.") % {
-                "dimension": _dimension_label(largest[0]),
+                "dimension": dimension_label(largest[0]),
                 "gap": points(largest[1]),
             }
         title = (
