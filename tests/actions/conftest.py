@@ -44,7 +44,7 @@ class Planted:
     invoice: object
 
 
-def _store(response_store, web, customer_ease, customer_effectiveness, employee_ease, day: date):
+def _store(store, web, customer_ease, customer_effectiveness, employee_ease, day: date):
     rows = [
         ResponseRow(
             "customer",
@@ -60,11 +60,11 @@ def _store(response_store, web, customer_ease, customer_effectiveness, employee_
         ResponseRow("employee", {rating_key(web, "ease"): ease}, {}, day + timedelta(days=i % 5))
         for i, ease in enumerate(employee_ease)
     ]
-    response_store.add_many(rows)
+    store.add_many(rows)
 
 
 @pytest.fixture
-def planted(org, scoring_journey, response_store) -> Planted:
+def planted(org, scoring_journey, response_store) -> Planted:  # noqa: F811
     """Baseline answers on DAY..DAY+4, answers since the start on START..START+4, processed."""
     web, support, invoice = scoring_journey.touchpoints_in_order
     _store(response_store, web, BASELINE_CUSTOMER_EASE, BASELINE_CUSTOMER_EFFECTIVENESS,
@@ -76,7 +76,7 @@ def planted(org, scoring_journey, response_store) -> Planted:
 
 
 @pytest.fixture
-def journey_owner(org, viewer, scoring_journey):
+def journey_owner(org, viewer, scoring_journey):  # noqa: F811
     """The viewer owns the journey: object rights over its actions whatever their role."""
     scoring_journey.owner = viewer
     scoring_journey.save(update_fields=["owner"])
@@ -84,12 +84,7 @@ def journey_owner(org, viewer, scoring_journey):
 
 
 @pytest.fixture
-def as_analyst(org, analyst):
-    return principal(org, analyst)
-
-
-@pytest.fixture
-def make_action(org, analyst, scoring_journey):
+def make_action(org, analyst, scoring_journey):  # noqa: F811
     """make(**overrides): an action on the Web shop's ease started at START, by the analyst."""
     from apps.actions.services import action_create
 
