@@ -74,7 +74,7 @@ def demo_actions_load(organization: Organization, journey: Journey) -> list[Impr
                 touchpoint_id=support.pk,
                 source=ActionSource.WEAK_LINK,
                 owner_id=journey.owner_id,
-                title=f"{support.name}: call back within a day",
+                title=f"{support.name}: {text['support_title']}",
                 due_date=today + timedelta(days=60),
                 today=today,
             )
