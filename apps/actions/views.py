@@ -167,9 +167,14 @@ class ActionCreateView(ActionsBase):
             "due_date": organization_today(self.organization) + timedelta(days=30),
             "owner": self.principal.user_id,
         }
-        journey = next((j for j in journeys if j.pk == _int(request.GET.get("journey"))), None)
+        journey_id = _int(request.GET.get("journey"))
+        journey = next((j for j in journeys if j.pk == journey_id), None)
         if request.GET.get("journey") and journey is None:
-            raise Http404
+            # Someone else's journey in this organisation: not allowed; anything else: missing.
+            known = journey_id is not None and journey_selectors.journey_get(
+                organization=self.organization, journey_id=journey_id
+            )
+            raise DjangoPermissionDenied if known else Http404
         source = request.GET.get("source", "")
         source = source if source in ActionSource.values else ActionSource.MANUAL
         initial["source"] = source
@@ -303,10 +308,16 @@ def _figure_rows(progress: selectors.ActionProgress) -> list[dict[str, Any]]:
 
 
 def _labelled(events: list[Any]) -> list[Any]:
+    """Status and field names as the page shows them."""
     labels = dict(ActionStatus.choices)
+    fields = {"title": _("Title"), "description": _("What will be done"),
+              "owner_id": _("Owner"), "due_date": _("Due date")}  # fmt: skip
     for event in events:
         event.status_from = labels.get(event.status_from, event.status_from)
         event.status_to = labels.get(event.status_to, event.status_to)
+        # In the form's order: jsonb does not keep the keys' order.
+        event.changed = ", ".join(str(label) for name, label in fields.items()
+                                  if name in (event.changes or {}))  # fmt: skip
     return events
 
 

@@ -155,3 +155,26 @@ def test_another_organisation_gets_404(stranger_api, org, make_action):
     assert stranger_api.get(url(org)).status_code == 404
     assert stranger_api.get(url(org, action.pk)).status_code == 404
     assert stranger_api.patch(url(org, action.pk), {"status": "in_progress"}).status_code == 404
+
+
+def test_api_keys_read_only_reads_and_read_write_creates(org, admin, analyst, planted):
+    from rest_framework.test import APIClient
+
+    from apps.organizations.api_keys import api_key_create
+    from tests.journeys.helpers import principal
+
+    def client(access):
+        _key, plaintext = api_key_create(
+            organization=org, actor=principal(org, admin), name=access, access=access
+        )
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+        return api
+
+    read_only, read_write = client("read_only"), client("read_write")
+    assert read_only.get(url(org)).status_code == 200
+    assert read_only.post(url(org), payload(planted, analyst), format="json").status_code == 403
+    response = read_write.post(url(org), payload(planted, analyst), format="json")
+    assert response.status_code == 201
+    event = ActionEvent.objects.for_organization(org).get()
+    assert event.author is None and event.author_label.startswith("API key read_write")

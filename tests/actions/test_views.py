@@ -183,3 +183,16 @@ def test_a_journey_owner_with_a_viewer_role_creates_and_edits(
     assert response.status_code == 302
     action.refresh_from_db()
     assert action.title == "Renamed"
+    page = client.get(detail_url(org, action)).content.decode()
+    assert 'edited <small class="muted">Title, Owner, Due date</small>' in page
+
+
+def test_a_journey_owner_may_not_create_on_another_journey(client, org, viewer, journey_owner):
+    from tests.factories import JourneyFactory
+
+    other = JourneyFactory(organization=org, name="Someone else's")
+    client.force_login(viewer)
+    create = reverse("actions:create", args=[org.slug])
+    assert client.get(create, {"journey": other.pk}).status_code == 403
+    assert client.get(create, {"journey": 2_147_483_647}).status_code == 404
+    assert client.get(create, {"journey": journey_owner.owned_journeys.get().pk}).status_code == 200
