@@ -187,6 +187,7 @@ class ImprovementActionViewSet(OrganizationViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter("journey", int, description="Only this journey's actions."),
+            OpenApiParameter("touchpoint", int, description="Only this touchpoint's actions."),
             OpenApiParameter("status", str, enum=ActionStatus.values),
             OpenApiParameter("owner", int, description="Only actions this user owns."),
             OpenApiParameter("overdue", bool, description="Open and due before today."),
@@ -205,6 +206,7 @@ class ImprovementActionViewSet(OrganizationViewSet):
         rows = selectors.actions(
             organization=self.organization,
             journey_id=_id(params.get("journey"), "journey"),
+            touchpoint_id=_id(params.get("touchpoint"), "touchpoint"),
             status=status_filter,
             owner_id=_id(params.get("owner"), "owner"),
             overdue=_flag(params.get("overdue"), "overdue"),

@@ -30,6 +30,7 @@ def actions(
     *,
     organization: Organization,
     journey_id: int | None = None,
+    touchpoint_id: int | None = None,
     status: str | None = None,
     owner_id: int | None = None,
     overdue: bool | None = None,
@@ -42,6 +43,8 @@ def actions(
     )
     if journey_id is not None:
         queryset = queryset.filter(journey_id=journey_id)
+    if touchpoint_id is not None:
+        queryset = queryset.filter(touchpoint_id=touchpoint_id)
     if status:
         queryset = queryset.filter(status=status)
     if owner_id is not None:
@@ -87,21 +90,29 @@ class ActionsPanel:
     overdue: int
     total: int
     can_create: bool
+    open_touchpoints: frozenset[int]  # touchpoints with a planned or in-progress action
 
 
 def dashboard_panel(
     *, organization: Organization, principal: Principal, journey: Journey
 ) -> ActionsPanel | None:
-    """None for whom may not read actions; one query otherwise."""
+    """None for whom may not read actions; two queries otherwise."""
     if not can(principal, Action.ACTIONS_VIEW, journey):
         return None
     counts = action_counts(organization=organization, journey=journey)
     rows = [(str(value), str(label), counts[value]) for value, label in ActionStatus.choices]
+    open_touchpoints = (
+        ImprovementAction.objects.for_organization(organization)
+        .filter(journey=journey, status__in=OPEN_STATUSES)
+        .values_list("touchpoint_id", flat=True)
+        .distinct()
+    )
     return ActionsPanel(
         rows=rows,
         overdue=counts["overdue"],
         total=sum(count for _, _, count in rows),
         can_create=can(principal, Action.ACTIONS_MANAGE, journey),
+        open_touchpoints=frozenset(open_touchpoints),
     )
 
 

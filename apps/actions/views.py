@@ -73,11 +73,19 @@ class ActionListView(ActionsBase):
         status = request.GET.get("status", "")
         status = status if status in ActionStatus.values else ""
         owner_id = _int(request.GET.get("owner"))
+        touchpoint = (
+            journey_selectors.touchpoints(organization=self.organization)
+            .filter(pk=_int(request.GET.get("touchpoint")) or 0)
+            .first()
+            if request.GET.get("touchpoint")
+            else None
+        )
         overdue = request.GET.get("overdue") == "1"
         today = organization_today(self.organization)
         rows = selectors.actions(
             organization=self.organization,
             journey_id=journey.pk if journey else None,
+            touchpoint_id=touchpoint.pk if touchpoint else None,
             status=status or None,
             owner_id=owner_id,
             overdue=True if overdue else None,
@@ -93,6 +101,7 @@ class ActionListView(ActionsBase):
             page=page,
             journeys=journeys,
             journey=journey,
+            touchpoint=touchpoint,
             status=status,
             statuses=ActionStatus.choices,
             owners=self.owners(),

@@ -196,3 +196,23 @@ def test_a_journey_owner_may_not_create_on_another_journey(client, org, viewer, 
     assert client.get(create, {"journey": other.pk}).status_code == 403
     assert client.get(create, {"journey": 2_147_483_647}).status_code == 404
     assert client.get(create, {"journey": journey_owner.owned_journeys.get().pk}).status_code == 200
+
+
+def test_the_dashboard_says_when_an_action_is_open(owner_client, org, planted, make_action):
+    action = make_action()
+    url = reverse("dashboards:journey", args=[org.slug, planted.journey.pk])
+    response = owner_client.get(url + "?preset=custom&from=2026-03-01&to=2026-03-10")
+    page = response.content.decode()
+    assert "An action is open" in page
+    assert "source=blind_spot" not in page.split("Journey map")[0]  # no second one offered
+    panel = response.context["actions_panel"]
+    assert panel.total == 1 and panel.rows[0] == ("planned", "Planned", 1)
+    listed = owner_client.get(
+        reverse("actions:list", args=[org.slug]),
+        {"journey": planted.journey.pk, "touchpoint": planted.web.pk},
+    )
+    assert [a.pk for a in listed.context["page"].object_list] == [action.pk]
+    other = owner_client.get(
+        reverse("actions:list", args=[org.slug]), {"touchpoint": planted.support.pk}
+    )
+    assert list(other.context["page"].object_list) == []
