@@ -1,6 +1,6 @@
 """The demo organisation's improvement actions: one on the planted blind spot (the Offer), begun
-a month ago and in progress, and one planned on the weakest touchpoint, so that the action
-pages and the dashboard panel have something to show."""
+a month ago and in progress, and one planned on the second top priority (the Support call), so
+that the action pages and the dashboard panel have something to show."""
 
 from datetime import timedelta
 
@@ -72,7 +72,7 @@ def demo_actions_load(organization: Organization, journey: Journey) -> list[Impr
                 actor=actor,
                 journey=journey,
                 touchpoint_id=support.pk,
-                source=ActionSource.WEAK_LINK,
+                source=ActionSource.TOP_PRIORITY,
                 owner_id=journey.owner_id,
                 title=f"{support.name}: {text['support_title']}",
                 due_date=today + timedelta(days=60),

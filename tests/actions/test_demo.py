@@ -23,6 +23,7 @@ def test_the_demo_has_an_action_on_its_blind_spot():
     assert progress.current.customer_n > 10
     assert progress.change.status in ("stable", "improved", "declined")
     assert support.status == "planned" and support.touchpoint.name_in("en") == "Support call"
+    assert support.source == "top_priority"
     # Loading again adds nothing.
     assert demo_load() is False
     assert ImprovementAction.objects.for_organization(organization).count() == 2
