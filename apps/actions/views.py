@@ -272,10 +272,15 @@ def verdict(progress: selectors.ActionProgress) -> tuple[str, str]:
 
 
 def progress_chart(action: ImprovementAction, progress: selectors.ActionProgress) -> charts.Chart:
+    def label(point: scoring.SeriesPoint) -> str:
+        # The period the action started in is starred (the chart draws no marker line).
+        started = point.period_start <= action.started_on <= point.period_end
+        return point.period_start.isoformat() + (" *" if started else "")
+
     return charts.trend_lines(
         [
             charts.TrendPoint(
-                point.period_start.isoformat(),
+                label(point),
                 charts.Interval(point.customer.mean, point.customer.ci_low, point.customer.ci_high),
                 charts.Interval(point.employee.mean, point.employee.ci_low, point.employee.ci_high),
             )
@@ -284,7 +289,7 @@ def progress_chart(action: ImprovementAction, progress: selectors.ActionProgress
         title=_("%(touchpoint)s over time") % {"touchpoint": action.touchpoint.name},
         description=_(
             "Customers' score and the staff's estimate for the touchpoint, 0-100, from the "
-            "baseline period to today; the action started on %(date)s."
+            "baseline period to today; the action started on %(date)s (the period marked *)."
         )
         % {"date": action.started_on.isoformat()},
     )

@@ -216,3 +216,14 @@ def test_the_dashboard_says_when_an_action_is_open(owner_client, org, planted, m
         reverse("actions:list", args=[org.slug]), {"touchpoint": planted.support.pk}
     )
     assert list(other.context["page"].object_list) == []
+
+
+def test_the_chart_marks_the_period_the_action_started(
+    viewer_client, org, planted, make_action, at_today
+):
+    action = make_action()
+    chart = viewer_client.get(detail_url(org, action)).context["chart"]
+    starred = [row[0] for row in chart.rows if row[0].endswith(" *")]
+    # About a hundred days: weekly, from Mondays; the start's week is starred.
+    monday = START - timedelta(days=START.weekday())
+    assert starred == [monday.isoformat() + " *"]
