@@ -129,7 +129,7 @@ def test_progress_reads_a_fixed_number_of_queries(
 ):
     action = make_action()
     fresh = selectors.action_get(organization=org, action_id=action.pk)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(7):
         selectors.action_progress(organization=org, action=fresh, today=TODAY)
 
 
