@@ -280,6 +280,19 @@ def _suppression(organization: Organization) -> Any:
     return Suppression.objects.create(organization=organization, reason="manual", email=email)
 
 
+def _improvement_action(organization: Organization) -> Any:
+    from apps.actions.models import ImprovementAction
+
+    touchpoint = _touchpoint(organization)
+    today = timezone.localdate()
+    return ImprovementAction.objects.create(
+        organization=organization, journey=touchpoint.journey, touchpoint=touchpoint,
+        title="Probe", owner=_membership(organization).user, due_date=today,
+        started_on=today, baseline_from=today - datetime.timedelta(days=90),
+        baseline_to=today - datetime.timedelta(days=1),
+    )  # fmt: skip
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -298,6 +311,7 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "distribution.SurveyInvitation": _survey_invitation,
     "distribution.Suppression": _suppression,
     "reports.ReportSchedule": _report_schedule,
+    "actions.ImprovementAction": _improvement_action,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -319,6 +333,7 @@ COLLECTION_MODELS: dict[str, str] = {
     "suppressions": "distribution.Suppression",
     "schedules": "reports.ReportSchedule",
     "report-schedules": "reports.ReportSchedule",
+    "actions": "actions.ImprovementAction",
 }
 
 VERBS: dict[str, str] = {
@@ -380,6 +395,7 @@ KWARG_BUILDERS: dict[str, Callable[[Organization, Endpoint], Any]] = {
     "survey_invitation_id": _object_of("distribution.SurveyInvitation"),
     "suppression_id": _object_of("distribution.Suppression"),
     "file_token": lambda organization, endpoint: _report_file(organization).token,
+    "action_id": _object_of("actions.ImprovementAction"),
     "verb": lambda organization, endpoint: VERBS[endpoint.name or ""],
     "format": lambda organization, endpoint: "json",
 }

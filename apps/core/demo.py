@@ -36,6 +36,7 @@ def demo_load() -> bool:
     """Create the demo organisation and its people unless they exist. True when created."""
     from apps.accounts.models import User
     from apps.accounts.services import user_create
+    from apps.actions.demo import demo_actions_load
     from apps.distribution.demo import demo_links_load
     from apps.journeys.demo import demo_journey_load
     from apps.organizations.models import Membership, Organization
@@ -70,4 +71,5 @@ def demo_load() -> bool:
     journey = demo_journey_load(organization, users["analyst@demo.example"])
     demo_links_load(organization)
     demo_responses_load(organization, journey)
+    demo_actions_load(organization, journey)
     return True

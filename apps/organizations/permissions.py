@@ -45,6 +45,12 @@ class Action(StrEnum):
     CAMPAIGNS_VIEW = "campaigns.view"  # campaign pages and figures, no addresses
     CAMPAIGNS_MANAGE = "campaigns.manage"  # create, edit, test, send, cancel
     DELIVERY_ADMIN = "delivery.admin"  # suppression list, uncertain deliveries
+    # Improvement actions (issue 9): everyone who reads results reads them; analysts and up
+    # and the journey's owner create and edit them; the action's owner moves it along its
+    # workflow and adds notes.
+    ACTIONS_VIEW = "actions.view"
+    ACTIONS_MANAGE = "actions.manage"  # create, edit, and everything ACTIONS_WORK allows
+    ACTIONS_WORK = "actions.work"  # change the status, add a note
 
 
 _VIEWER = {
@@ -54,6 +60,7 @@ _VIEWER = {
     Action.RESULTS_VIEW,  # dashboards, and downloading reports and exports already made
     Action.ALERT_VIEW,
     Action.CAMPAIGNS_VIEW,
+    Action.ACTIONS_VIEW,
 }
 _ANALYST = _VIEWER | {
     Action.EXPORT,  # produce exports of responses and scores (issue 8)
@@ -63,6 +70,8 @@ _ANALYST = _VIEWER | {
     Action.ALERT_WORK,
     Action.CONTACTS_MANAGE,
     Action.CAMPAIGNS_MANAGE,
+    Action.ACTIONS_MANAGE,
+    Action.ACTIONS_WORK,
 }
 _ADMIN = _ANALYST | {
     Action.ORG_EDIT,
@@ -86,16 +95,21 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
 _API_KEY_READ_WRITE = frozenset(_ADMIN - {Action.API_KEYS_MANAGE, Action.MEMBERS_MANAGE})
 _API_KEY_READ_ONLY = frozenset(
     {Action.ORG_VIEW, Action.MEMBERS_VIEW, Action.JOURNEY_VIEW, Action.RESULTS_VIEW,
-     Action.EXPORT, Action.ALERT_VIEW, Action.AUDIT_VIEW, Action.CAMPAIGNS_VIEW}
+     Action.EXPORT, Action.ALERT_VIEW, Action.AUDIT_VIEW, Action.CAMPAIGNS_VIEW,
+     Action.ACTIONS_VIEW}
 )  # fmt: skip
 
 # Actions a journey owner may take on their own journey whatever their role.
 _JOURNEY_OWNER = frozenset({Action.JOURNEY_VIEW, Action.JOURNEY_EDIT, Action.RESULTS_VIEW,
                             Action.EXPORT, Action.SCHEDULES_MANAGE, Action.ALERT_VIEW,
-                            Action.ALERT_WORK})  # fmt: skip
+                            Action.ALERT_WORK, Action.ACTIONS_VIEW, Action.ACTIONS_MANAGE,
+                            Action.ACTIONS_WORK})  # fmt: skip
 # ...and a touchpoint owner on their touchpoint's journey and alerts.
 _TOUCHPOINT_OWNER = frozenset({Action.JOURNEY_VIEW, Action.RESULTS_VIEW, Action.ALERT_VIEW,
                                Action.ALERT_WORK})  # fmt: skip
+
+# ...and the owner of an improvement action on that action.
+_ACTION_OWNER = frozenset({Action.ACTIONS_VIEW, Action.ACTIONS_WORK})
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,8 @@ def _object_roles(principal: Principal, obj: Any) -> frozenset[Action]:
         granted |= _TOUCHPOINT_OWNER
     if journey is not None and user_id in _touchpoint_owner_ids(journey):
         granted |= _TOUCHPOINT_OWNER - {Action.ALERT_WORK}
+    if type(obj).__name__ == "ImprovementAction" and getattr(obj, "owner_id", None) == user_id:
+        granted |= _ACTION_OWNER
     return granted
 
 

@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from apps.actions import selectors as action_selectors
 from apps.core.errors import ValidationFailed
 from apps.journeys import selectors as journey_selectors
 from apps.journeys.models import Journey
@@ -159,6 +160,9 @@ class JourneyDashboard(DashboardBase):
             "calibration": calibration,
             "attribute_names": sorted(attribute_values),
             "has_data": any(row.customer.n for row in report.touchpoints),
+            "actions_panel": action_selectors.dashboard_panel(
+                organization=self.organization, principal=self.principal, journey=journey
+            ),
             **self.filter_context(journey, flt),
         }
         return render(request, "reports/dashboard.html", self.get_context_data(**context))

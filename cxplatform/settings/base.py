@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.responses",
     "apps.scoring",
     "apps.reports",
+    "apps.actions",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,326 @@
+"""Reads for improvement actions: lists with filters, counts by status, the baseline cell of a
+touchpoint (or one of its dimensions) and the action's progress against its baseline.
+
+Every figure comes from the scoring selectors (the gap report and the touchpoint series, read
+from the aggregates); nothing here reads answers.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from math import isfinite, sqrt
+
+from django.db.models import Count, Q, QuerySet
+from scipy import stats
+
+from apps.journeys.models import Journey
+from apps.organizations.models import Membership, Organization
+from apps.organizations.permissions import Action, Principal, can
+from apps.organizations.selectors import members
+from apps.scoring import selectors as scoring
+from apps.scoring.figures import CellStats, GapReport, GapStats, ScoringSettings
+from apps.scoring.filters import ReportFilter, organization_today
+
+from .models import OPEN_STATUSES, ActionEvent, ActionStatus, ImprovementAction
+
+# The baseline is the gap report over this many days before the action starts.
+BASELINE_DAYS = 90
+
+
+def actions(
+    *,
+    organization: Organization,
+    journey_id: int | None = None,
+    touchpoint_id: int | None = None,
+    status: str | None = None,
+    owner_id: int | None = None,
+    overdue: bool | None = None,
+    today: date | None = None,
+) -> QuerySet[ImprovementAction]:
+    """The organisation's actions, soonest due first, with journey, touchpoint and owner (one
+    query when evaluated). `overdue`: open and due before today (the organisation's day)."""
+    queryset = ImprovementAction.objects.for_organization(organization).select_related(
+        "journey", "touchpoint", "owner"
+    )
+    if journey_id is not None:
+        queryset = queryset.filter(journey_id=journey_id)
+    if touchpoint_id is not None:
+        queryset = queryset.filter(touchpoint_id=touchpoint_id)
+    if status:
+        queryset = queryset.filter(status=status)
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    if overdue is not None:
+        late = Q(status__in=OPEN_STATUSES, due_date__lt=today or organization_today(organization))
+        queryset = queryset.filter(late) if overdue else queryset.exclude(late)
+    return queryset.order_by("due_date", "id")
+
+
+def action_get(*, organization: Organization, action_id: int) -> ImprovementAction | None:
+    return actions(organization=organization).filter(pk=action_id).first()
+
+
+def action_events(*, organization: Organization, action: ImprovementAction) -> list[ActionEvent]:
+    return list(
+        ActionEvent.objects.for_organization(organization)
+        .filter(action=action)
+        .order_by("-created_at", "-id")
+    )
+
+
+def action_counts(
+    *, organization: Organization, journey: Journey | None = None, today: date | None = None
+) -> dict[str, int]:
+    """Actions per status, and how many open ones are overdue (`"overdue"`): one query."""
+    queryset = ImprovementAction.objects.for_organization(organization)
+    if journey is not None:
+        queryset = queryset.filter(journey=journey)
+    late = Q(status__in=OPEN_STATUSES, due_date__lt=today or organization_today(organization))
+    totals = queryset.aggregate(
+        **{status: Count("pk", filter=Q(status=status)) for status in ActionStatus.values},
+        overdue=Count("pk", filter=late),
+    )
+    return {name: int(value or 0) for name, value in totals.items()}
+
+
+@dataclass(frozen=True)
+class ActionsPanel:
+    """The journey dashboard's "actions by status" panel."""
+
+    rows: list[tuple[str, str, int]]  # (status, label, count)
+    overdue: int
+    total: int
+    can_create: bool
+    open_touchpoints: frozenset[int]  # touchpoints with a planned or in-progress action
+
+
+def dashboard_panel(
+    *, organization: Organization, principal: Principal, journey: Journey
+) -> ActionsPanel | None:
+    """None for whom may not read actions; two queries otherwise."""
+    if not can(principal, Action.ACTIONS_VIEW, journey):
+        return None
+    counts = action_counts(organization=organization, journey=journey)
+    rows = [(str(value), str(label), counts[value]) for value, label in ActionStatus.choices]
+    open_touchpoints = (
+        ImprovementAction.objects.for_organization(organization)
+        .filter(journey=journey, status__in=OPEN_STATUSES)
+        .values_list("touchpoint_id", flat=True)
+        .distinct()
+    )
+    return ActionsPanel(
+        rows=rows,
+        overdue=counts["overdue"],
+        total=sum(count for _, _, count in rows),
+        can_create=can(principal, Action.ACTIONS_MANAGE, journey),
+        open_touchpoints=frozenset(open_touchpoints),
+    )
+
+
+def action_owner_candidates(*, organization: Organization) -> QuerySet[Membership]:
+    """Members who may own an action: every member of the organisation."""
+    return members(organization=organization)
+
+
+# --- figures of one cell ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellFigures:
+    """One touchpoint's (or dimension's) figures over a period, as an action reads them."""
+
+    date_from: date
+    date_to: date
+    customer_n: int
+    customer_score: float | None
+    customer_variance: float | None
+    employee_n: int | None
+    employee_score: float | None
+    employee_withheld: bool
+    gap: float | None
+    p_value: float | None
+    classification: str
+
+
+def _empty(date_from: date, date_to: date) -> CellFigures:
+    return CellFigures(date_from, date_to, 0, None, None, 0, None, False, None, None,
+                       "insufficient_data")  # fmt: skip
+
+
+def _figures(
+    date_from: date, date_to: date, customer: CellStats, employee: CellStats, gap: GapStats
+) -> CellFigures:
+    return CellFigures(
+        date_from=date_from,
+        date_to=date_to,
+        customer_n=customer.n or 0,
+        customer_score=customer.mean,
+        customer_variance=customer.variance,
+        employee_n=None if employee.suppressed else (employee.n or 0),
+        employee_score=None if employee.suppressed else employee.mean,
+        employee_withheld=employee.suppressed,
+        gap=gap.gap,
+        p_value=gap.p_value,
+        classification=gap.classification,
+    )
+
+
+def cell_of(
+    report: GapReport, touchpoint_id: int, dimension: str, date_from: date, date_to: date
+) -> CellFigures:
+    """The touchpoint's row of a gap report, or its dimension's when one is named."""
+    row = next((r for r in report.touchpoints if r.touchpoint_id == touchpoint_id), None)
+    if row is None:
+        return _empty(date_from, date_to)
+    if not dimension:
+        return _figures(date_from, date_to, row.customer, row.employee, row.gap)
+    cell = next((d for d in row.dimensions if d.dimension == dimension), None)
+    if cell is None:
+        return _empty(date_from, date_to)
+    return _figures(date_from, date_to, cell.customer, cell.employee, cell.gap)
+
+
+def cell_figures(
+    *,
+    organization: Organization,
+    journey: Journey,
+    touchpoint_id: int,
+    dimension: str,
+    date_from: date,
+    date_to: date,
+) -> CellFigures:
+    """The gap report's cell for the touchpoint (or dimension) over date_from..date_to: the
+    scoring selectors' queries (five, six without cached importance), nothing else."""
+    report = scoring.gap_report(
+        organization=organization,
+        journey=journey,
+        report_filter=ReportFilter(date_from=date_from, date_to=date_to),
+    )
+    return cell_of(report, touchpoint_id, dimension, date_from, date_to)
+
+
+def baseline_window(started_on: date) -> tuple[date, date]:
+    """The BASELINE_DAYS days before the start (the start day itself is "since")."""
+    return started_on - timedelta(days=BASELINE_DAYS), started_on - timedelta(days=1)
+
+
+def stored_baseline(action: ImprovementAction) -> CellFigures:
+    return CellFigures(
+        date_from=action.baseline_from,
+        date_to=action.baseline_to,
+        customer_n=action.baseline_customer_n,
+        customer_score=action.baseline_customer_score,
+        customer_variance=action.baseline_customer_variance,
+        employee_n=action.baseline_employee_n,
+        employee_score=action.baseline_employee_score,
+        employee_withheld=action.baseline_employee_withheld,
+        gap=action.baseline_gap,
+        p_value=action.baseline_p_value,
+        classification=action.baseline_classification or "insufficient_data",
+    )
+
+
+# --- progress ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """Customers' score since the start against the baseline (SCORING.md section 7's trend
+    rule): improved / declined when Welch's p < alpha and the change is at least half the gap
+    threshold, else stable; insufficient_data below min_n on either side."""
+
+    score_change: float | None
+    gap_change: float | None
+    p_value: float | None
+    status: str  # improved, declined, stable, insufficient_data
+
+
+def welch_p(
+    n_a: int, mean_a: float | None, var_a: float | None,
+    n_b: int, mean_b: float | None, var_b: float | None,
+) -> float | None:  # fmt: skip
+    """Two-sided p of Welch's test from each side's n, mean and sample variance; None when it
+    cannot be computed (n < 2, a missing figure, no variance on either side)."""
+    if n_a < 2 or n_b < 2 or None in (mean_a, mean_b, var_a, var_b):
+        return None
+    assert mean_a is not None and mean_b is not None and var_a is not None and var_b is not None
+    if var_a / n_a + var_b / n_b <= 0.0:
+        return None
+    result = stats.ttest_ind_from_stats(
+        mean_a, sqrt(var_a), n_a, mean_b, sqrt(var_b), n_b, equal_var=False
+    )
+    p = float(result.pvalue)
+    return min(p, 1.0) if isfinite(p) else None
+
+
+def change_between(
+    baseline: CellFigures, current: CellFigures, settings: ScoringSettings
+) -> Change:
+    score_change = (
+        current.customer_score - baseline.customer_score
+        if current.customer_score is not None and baseline.customer_score is not None
+        else None
+    )
+    gap_change = (
+        current.gap - baseline.gap if current.gap is not None and baseline.gap is not None else None
+    )
+    p = welch_p(
+        current.customer_n, current.customer_score, current.customer_variance,
+        baseline.customer_n, baseline.customer_score, baseline.customer_variance,
+    )  # fmt: skip
+    too_few = current.customer_n < settings.min_n or baseline.customer_n < settings.min_n
+    if too_few or score_change is None or p is None:
+        status = "insufficient_data"
+    elif p < settings.alpha and score_change >= settings.gap_threshold / 2:
+        status = "improved"
+    elif p < settings.alpha and score_change <= -settings.gap_threshold / 2:
+        status = "declined"
+    else:
+        status = "stable"
+    return Change(score_change=score_change, gap_change=gap_change, p_value=p, status=status)
+
+
+@dataclass(frozen=True)
+class ActionProgress:
+    baseline: CellFigures
+    current: CellFigures  # since the start, to today
+    change: Change
+    series: list[scoring.SeriesPoint]  # the touchpoint's score, baseline window to today
+    settings: ScoringSettings
+
+
+def series_interval(days: int) -> scoring.Interval:
+    return "day" if days <= 31 else "week" if days <= 370 else "month"
+
+
+def action_progress(
+    *, organization: Organization, action: ImprovementAction, today: date | None = None
+) -> ActionProgress:
+    """The action's cell since it started against its stored baseline, and the touchpoint's
+    series over both periods: the scoring selectors' queries, a fixed number (at most seven)."""
+    today = today or organization_today(organization)
+    until = max(today, action.started_on)
+    current = cell_figures(
+        organization=organization,
+        journey=action.journey,
+        touchpoint_id=action.touchpoint_id,
+        dimension=action.dimension,
+        date_from=action.started_on,
+        date_to=until,
+    )
+    baseline = stored_baseline(action)
+    settings = scoring.scoring_settings(organization)
+    series_from = action.baseline_from
+    series = scoring.touchpoint_series(
+        organization=organization,
+        journey=action.journey,
+        touchpoint=action.touchpoint,
+        report_filter=ReportFilter(date_from=series_from, date_to=until),
+        interval=series_interval((until - series_from).days + 1),
+    )
+    return ActionProgress(
+        baseline=baseline,
+        current=current,
+        change=change_between(baseline, current, settings),
+        series=series,
+        settings=settings,
+    )
