@@ -45,6 +45,8 @@ class Action(StrEnum):
     CAMPAIGNS_VIEW = "campaigns.view"  # campaign pages and figures, no addresses
     CAMPAIGNS_MANAGE = "campaigns.manage"  # create, edit, test, send, cancel
     DELIVERY_ADMIN = "delivery.admin"  # suppression list, uncertain deliveries
+    # Webhooks (issue 10): endpoints, their secrets and delivery logs are for admins.
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 _VIEWER = {
@@ -71,6 +73,7 @@ _ADMIN = _ANALYST | {
     Action.AUDIT_VIEW,
     Action.JOURNEY_ASSIGN_OWNER,
     Action.DELIVERY_ADMIN,
+    Action.WEBHOOKS_MANAGE,
 }
 _OWNER = _ADMIN | {Action.ORG_DELETE, Action.OWNERS_MANAGE}
 
