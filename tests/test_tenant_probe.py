@@ -280,6 +280,13 @@ def _suppression(organization: Organization) -> Any:
     return Suppression.objects.create(organization=organization, reason="manual", email=email)
 
 
+def _webhook_endpoint(organization: Organization) -> Any:
+    from apps.webhooks.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(organization=organization, url="http://127.0.0.1:9/x",
+                                          events=["alert.created"], secret="whsec_probe")  # fmt: skip
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -298,6 +305,7 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "distribution.SurveyInvitation": _survey_invitation,
     "distribution.Suppression": _suppression,
     "reports.ReportSchedule": _report_schedule,
+    "webhooks.WebhookEndpoint": _webhook_endpoint,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -319,6 +327,7 @@ COLLECTION_MODELS: dict[str, str] = {
     "suppressions": "distribution.Suppression",
     "schedules": "reports.ReportSchedule",
     "report-schedules": "reports.ReportSchedule",
+    "webhooks": "webhooks.WebhookEndpoint",
 }
 
 VERBS: dict[str, str] = {
@@ -379,6 +388,7 @@ KWARG_BUILDERS: dict[str, Callable[[Organization, Endpoint], Any]] = {
     "campaign_id": _object_of("distribution.Campaign"),
     "survey_invitation_id": _object_of("distribution.SurveyInvitation"),
     "suppression_id": _object_of("distribution.Suppression"),
+    "webhook_id": _object_of("webhooks.WebhookEndpoint"),
     "file_token": lambda organization, endpoint: _report_file(organization).token,
     "verb": lambda organization, endpoint: VERBS[endpoint.name or ""],
     "format": lambda organization, endpoint: "json",

@@ -7,6 +7,7 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -108,10 +109,17 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WebhookPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
 class WebhookEndpointViewSet(OrganizationViewSet):
     """An organisation's webhook endpoints (admins and owners)."""
 
     actions = MANAGE
+    pagination_class = WebhookPagination
     serializer_class = EndpointSerializer
     lookup_value_regex = r"\d+"
 

@@ -106,3 +106,12 @@ def make_endpoint(org, admin):
         )  # fmt: skip
 
     return make
+
+
+# Responses are stored with the scoring tests' fixtures (a published paired questionnaire).
+from tests.scoring.conftest import (  # noqa: E402, F401 - fixtures
+    _fresh_cache,
+    response_store,
+    scoring_journey,
+    scoring_questionnaire,
+)
