@@ -283,8 +283,10 @@ def _suppression(organization: Organization) -> Any:
 def _webhook_endpoint(organization: Organization) -> Any:
     from apps.webhooks.models import WebhookEndpoint
 
-    return WebhookEndpoint.objects.create(organization=organization, url="http://127.0.0.1:9/x",
-                                          events=["alert.created"], secret="whsec_probe")  # fmt: skip
+    return WebhookEndpoint.objects.create(
+        organization=organization, url="http://127.0.0.1:9/x", events=["alert.created"],
+        secret="whsec_probe",
+    )  # fmt: skip
 
 
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {

@@ -50,7 +50,7 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
 MAX_ENDPOINTS = 20
 SIGNATURE_VERSION = "v1"
 USER_AGENT = "CX-Platform-Webhooks/1"
@@ -612,7 +612,9 @@ def webhook_endpoint_disabled_notify(*, endpoint_id: int) -> int:
     many messages were sent."""
     from apps.organizations.selectors import members
 
-    endpoint = WebhookEndpoint.unscoped.select_related("organization").filter(pk=endpoint_id).first()
+    endpoint = (
+        WebhookEndpoint.unscoped.select_related("organization").filter(pk=endpoint_id).first()
+    )
     if endpoint is None:
         return 0
     organization = endpoint.organization
@@ -645,9 +647,7 @@ def webhook_deliveries_requeue_stalled(*, now: datetime | None = None, limit: in
     now = now or timezone.now()
     overdue = now - timedelta(seconds=60)
     rows = list(
-        WebhookDelivery.unscoped.filter(
-            status=DeliveryStatus.PENDING, next_attempt_at__lt=overdue
-        )
+        WebhookDelivery.unscoped.filter(status=DeliveryStatus.PENDING, next_attempt_at__lt=overdue)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .order_by("next_attempt_at")
         .values_list("pk", "organization_id", "attempts")[:limit]

@@ -159,9 +159,7 @@ class _EndpointActiveView(_EndpointPage):
             active=self.active,
             ip_address=client_ip(request),
         )
-        message = (
-            _("Webhook endpoint enabled.") if self.active else _("Webhook endpoint disabled.")
-        )
+        message = _("Webhook endpoint enabled.") if self.active else _("Webhook endpoint disabled.")
         return self.done(request, endpoint.pk, message)
 
 

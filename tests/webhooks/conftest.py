@@ -1,10 +1,10 @@
 """A real HTTP receiver on 127.0.0.1 (http.server in a thread) and webhook endpoints for tests.
 
-    def test_x(receiver, make_endpoint):
-        receiver.answer(500)              # every request from now on gets a 500
-        receiver.answer(200, delay=2)     # ...or waits 2 s before its 200
-        endpoint, secret = make_endpoint(events=["response.submitted"])
-        receiver.requests                 # what arrived: method, path, headers, body
+def test_x(receiver, make_endpoint):
+    receiver.answer(500)              # every request from now on gets a 500
+    receiver.answer(200, delay=2)     # ...or waits 2 s before its 200
+    endpoint, secret = make_endpoint(events=["response.submitted"])
+    receiver.requests                 # what arrived: method, path, headers, body
 """
 
 import threading
@@ -42,7 +42,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:
@@ -98,8 +98,9 @@ def receiver():
 
 @pytest.fixture
 def make_endpoint(org, admin):
-    def make(url=None, events=("response.submitted", "alert.created", "report.delivered"),
-             **kwargs):
+    def make(
+        url=None, events=("response.submitted", "alert.created", "report.delivered"), **kwargs
+    ):
         return services.webhook_endpoint_create(
             organization=org, actor=principal(org, admin), url=url or "http://127.0.0.1:9/x",
             events=list(events), **kwargs,

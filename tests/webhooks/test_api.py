@@ -143,10 +143,14 @@ def test_analysts_and_viewers_are_refused(org, role_api, request, make_endpoint)
     assert client.get(API).status_code == 403
     assert client.post(API, NEW, format="json").status_code == 403
     assert client.get(f"{API}{endpoint.pk}/").status_code == 403
-    assert client.patch(f"{API}{endpoint.pk}/", {"url": "http://x"}, format="json").status_code == 403
+    assert (
+        client.patch(f"{API}{endpoint.pk}/", {"url": "http://x"}, format="json").status_code == 403
+    )
     assert client.delete(f"{API}{endpoint.pk}/").status_code == 403
     assert client.post(f"{API}{endpoint.pk}/test/").status_code == 403
-    assert _endpoints(org).count() == 1 and not WebhookDelivery.objects.for_organization(org).exists()
+    assert (
+        _endpoints(org).count() == 1 and not WebhookDelivery.objects.for_organization(org).exists()
+    )
 
 
 def test_another_organisation_gets_404(org, stranger_api, make_endpoint):

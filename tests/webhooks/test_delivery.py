@@ -34,7 +34,7 @@ def _emit(org, event="response.submitted", payload=None):
 def test_a_delivery_is_signed_and_verifiable_with_the_readme_recipe(
     org, receiver, make_endpoint, django_capture_on_commit_callbacks
 ):
-    endpoint, secret = make_endpoint(url=receiver.url)
+    _endpoint, secret = make_endpoint(url=receiver.url)
     with django_capture_on_commit_callbacks(execute=True):
         (delivery,) = _emit(org, payload={"n": 1, "text": "ääkköset"})
 
@@ -80,10 +80,13 @@ def test_an_event_in_a_rolled_back_transaction_sends_nothing(
     org, receiver, make_endpoint, django_capture_on_commit_callbacks
 ):
     make_endpoint(url=receiver.url)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            _emit(org)
-            raise RuntimeError("the caller's transaction fails")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        _emit(org)
+        raise RuntimeError("the caller's transaction fails")
     assert callbacks == []
     assert receiver.requests == []
     assert not WebhookDelivery.objects.for_organization(org).exists()
@@ -224,9 +227,7 @@ def test_attempts_are_claimed_by_number_so_a_retry_runs_once(org, receiver, make
     assert second.status == DeliveryStatus.DELIVERED and len(receiver.requests) == 2
 
 
-def test_the_sweeper_requeues_a_delivery_whose_retry_message_was_lost(
-    org, receiver, make_endpoint
-):
+def test_the_sweeper_requeues_a_delivery_whose_retry_message_was_lost(org, receiver, make_endpoint):
     make_endpoint(url=receiver.url)
     (delivery,) = _emit(org)  # queued on commit, which never comes: the message is "lost"
     now = timezone.now() + timedelta(minutes=5)
@@ -321,3 +322,13 @@ def test_test_events_reach_a_disabled_endpoint_and_do_not_count(
     assert verify(secret, request.headers, request.body)
     endpoint.refresh_from_db()
     assert endpoint.consecutive_failures == 0
+
+
+def test_the_readme_gives_the_recipe_the_tests_use():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    recipe = (root / "tests/webhooks/recipe.py").read_text()
+    snippet = recipe.split("# --- README snippet (keep identical) ---\n", 1)[1]
+    snippet = snippet.split("\n\n# --- end of README snippet ---", 1)[0].strip("\n")
+    assert f"```python\n{snippet}\n```" in (root / "README.md").read_text()

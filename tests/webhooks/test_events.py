@@ -12,7 +12,7 @@ from apps.reports import services as report_services
 from apps.webhooks import services
 from apps.webhooks.models import EventType, WebhookDelivery, WebhookEvent
 from tests.reports import report_data
-from tests.scoring.conftest import NA, DAY, ResponseRow, rating_key
+from tests.scoring.conftest import DAY, NA, ResponseRow, rating_key
 
 pytestmark = pytest.mark.django_db
 
@@ -41,13 +41,19 @@ def test_each_response_is_one_event_in_a_constant_number_of_queries(
     )
     # endpoints, responses, answers, events INSERT, deliveries INSERT
     with django_assert_num_queries(5):
-        assert services.webhooks_emit_responses(
-            organization_id=org.pk, response_ids=[r.pk for r in small]
-        ) == 1
+        assert (
+            services.webhooks_emit_responses(
+                organization_id=org.pk, response_ids=[r.pk for r in small]
+            )
+            == 1
+        )
     with django_assert_num_queries(5):
-        assert services.webhooks_emit_responses(
-            organization_id=org.pk, response_ids=[r.pk for r in large]
-        ) == 30
+        assert (
+            services.webhooks_emit_responses(
+                organization_id=org.pk, response_ids=[r.pk for r in large]
+            )
+            == 30
+        )
     assert WebhookEvent.objects.for_organization(org).count() == 31
     assert WebhookDelivery.objects.for_organization(org).count() == 62  # two endpoints each
 
@@ -113,9 +119,12 @@ def test_responses_of_another_organisation_are_not_emitted(
         organization=other_org, url="http://127.0.0.1:9/x", events=["response.submitted"],
         secret=services.new_secret(),
     )  # fmt: skip
-    assert services.webhooks_emit_responses(
-        organization_id=other_org.pk, response_ids=[r.pk for r in responses]
-    ) == 0
+    assert (
+        services.webhooks_emit_responses(
+            organization_id=other_org.pk, response_ids=[r.pk for r in responses]
+        )
+        == 0
+    )
 
 
 def test_a_scheduled_report_sent_emits_report_delivered(
