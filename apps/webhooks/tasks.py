@@ -8,8 +8,8 @@ from apps.organizations.models import Organization
 from . import services
 
 
-@shared_task
-def deliver(organization_id: int, delivery_id: int, attempt: int = 1) -> str:
+@shared_task(bind=True)
+def deliver(self, organization_id: int, delivery_id: int, attempt: int = 1) -> str:  # type: ignore[no-untyped-def]
     """Attempt number `attempt`; a failure schedules the next one with a countdown."""
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is None:
@@ -19,10 +19,14 @@ def deliver(organization_id: int, delivery_id: int, attempt: int = 1) -> str:
             organization_id=organization_id, delivery_id=delivery_id, attempt=attempt
         )
     if outcome.retry_in is not None:
-        # The next attempt is its own message with a countdown (not `self.retry`, which under
-        # eager test settings raises instead of running it); its number makes it run once.
+        # The next attempt is its own message with a countdown, on the queue this one came
+        # from (not `self.retry`, which under eager test settings raises instead of running
+        # it); its number makes it run once however often it is delivered.
+        queue = (self.request.delivery_info or {}).get("routing_key")
         deliver.apply_async(
-            args=[organization_id, delivery_id, attempt + 1], countdown=outcome.retry_in
+            args=[organization_id, delivery_id, attempt + 1],
+            countdown=outcome.retry_in,
+            **({"queue": queue} if queue else {}),
         )
     return str(outcome.status)
 
