@@ -388,10 +388,14 @@ def _record(
 
 
 def _queue(organization_id: int, delivery_ids: list[int]) -> None:
-    from .tasks import deliver
+    """One message for a single delivery; a batch (a scoring batch's responses) is one message
+    that a webhook worker fans out, so the emitting worker does not publish hundreds."""
+    from .tasks import deliver, dispatch
 
-    for delivery_id in delivery_ids:
-        deliver.delay(organization_id, delivery_id, 1)
+    if len(delivery_ids) == 1:
+        deliver.delay(organization_id, delivery_ids[0], 1)
+    elif delivery_ids:
+        dispatch.delay(organization_id, delivery_ids)
 
 
 def webhooks_emit(

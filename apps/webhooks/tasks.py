@@ -32,6 +32,14 @@ def deliver(self, organization_id: int, delivery_id: int, attempt: int = 1) -> s
 
 
 @shared_task
+def dispatch(organization_id: int, delivery_ids: list[int]) -> int:
+    """Queue the first attempt of each delivery of a batch (idempotent: attempts are numbered)."""
+    for delivery_id in delivery_ids:
+        deliver.delay(organization_id, delivery_id, 1)
+    return len(delivery_ids)
+
+
+@shared_task
 def sweep() -> int:
     """Requeue deliveries whose retry message was lost."""
     return services.webhook_deliveries_requeue_stalled()

@@ -154,3 +154,26 @@ def test_a_scheduled_report_sent_emits_report_delivered(
     assert event["data"]["journey"]["id"] == journey.pk
     assert event["data"]["recipients"] == 2
     assert "anna@example.com" not in request.body.decode()
+
+
+def test_a_batch_of_responses_is_delivered_to_every_endpoint(
+    org, scoring_journey, response_store, receiver, make_endpoint,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    make_endpoint(url=receiver.url, events=["response.submitted"])
+    make_endpoint(url=receiver.url + "/second", events=["response.submitted"])
+    responses = response_store.add_many(
+        _rows(scoring_journey, 3, "customer") + _rows(scoring_journey, 2, "employee")
+    )
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.webhooks_emit_responses(
+            organization_id=org.pk, response_ids=[r.pk for r in responses]
+        )
+    assert len(callbacks) == 1  # one message for the whole batch, fanned out by a worker
+    assert len(receiver.requests) == 10
+    assert {r.path for r in receiver.requests} == {"/hooks/cx", "/hooks/cx/second"}
+    audiences = sorted(json.loads(r.body)["data"]["audience"] for r in receiver.requests)
+    assert audiences == ["customer"] * 6 + ["employee"] * 4
+    assert set(WebhookDelivery.objects.for_organization(org).values_list("status", flat=True)) == {
+        "delivered"
+    }
