@@ -1,13 +1,16 @@
 """Posting one webhook over HTTP(S) to an address already checked by the guard.
 
 The connection goes to `Target.address`, never to a fresh DNS answer; TLS still verifies the
-certificate against the URL's host name. Redirects are not followed (a 3xx is a failure), every
-socket operation has the short timeout, and only the start of the response body is read.
+certificate against the URL's host name. Redirects are not followed (a 3xx is a failure). The
+timeout bounds every socket operation and the whole exchange: a receiver that trickles its
+answer a byte at a time is cut off at the deadline too. Only the start of the body is read.
 """
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 
@@ -56,10 +59,22 @@ def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -
     else:
         connection = _PinnedHTTPConnection(target, timeout)
     started = time.monotonic()
+    cut_off = threading.Event()
+
+    def cut() -> None:
+        # Ends a slow exchange at the deadline: a blocked read returns at once.
+        cut_off.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
+    watchdog = threading.Timer(timeout, cut)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()
@@ -69,11 +84,18 @@ def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -
     except TimeoutError:
         return PostResult(None, elapsed(), error=f"Timed out after {timeout:g} s.")
     except ssl.SSLError as exc:
+        if cut_off.is_set():
+            return PostResult(None, elapsed(), error=f"Timed out after {timeout:g} s.")
         return PostResult(None, elapsed(), error=f"TLS error: {exc}"[:500])
     except (OSError, http.client.HTTPException) as exc:
+        if cut_off.is_set():
+            return PostResult(None, elapsed(), error=f"Timed out after {timeout:g} s.")
         return PostResult(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])
     finally:
+        watchdog.cancel()
         connection.close()
+    if cut_off.is_set():
+        return PostResult(None, elapsed(), error=f"Timed out after {timeout:g} s.")
     text = raw.decode("utf-8", errors="replace")[:RESPONSE_BODY_LIMIT]
     error = ""
     if 300 <= status < 400:

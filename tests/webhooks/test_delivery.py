@@ -332,3 +332,48 @@ def test_the_readme_gives_the_recipe_the_tests_use():
     snippet = recipe.split("# --- README snippet (keep identical) ---\n", 1)[1]
     snippet = snippet.split("\n\n# --- end of README snippet ---", 1)[0].strip("\n")
     assert f"```python\n{snippet}\n```" in (root / "README.md").read_text()
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_deadline(org, make_endpoint, settings):
+    """Each byte comes before the per-read timeout, but the whole answer takes too long."""
+    import socket
+    import threading
+    import time
+
+    settings.WEBHOOKS_TIMEOUT_SECONDS = 0.5
+    settings.WEBHOOKS_MAX_ATTEMPTS = 1
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        make_endpoint(url=f"http://127.0.0.1:{port}/slow")
+        (delivery,) = _emit(org)
+        started = time.monotonic()
+        services.webhook_delivery_attempt(
+            organization_id=org.pk, delivery_id=delivery.pk, attempt=1
+        )
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+    (attempt,) = WebhookAttempt.objects.for_organization(org)
+    assert attempt.error == "Timed out after 0.5 s."
+    assert attempt.status_code is None
+    assert took < 2.0
