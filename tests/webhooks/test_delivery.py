@@ -377,3 +377,21 @@ def test_a_receiver_trickling_its_answer_is_cut_off_at_the_deadline(org, make_en
     assert attempt.error == "Timed out after 0.5 s."
     assert attempt.status_code is None
     assert took < 2.0
+
+
+def test_several_events_at_once_cost_three_queries(org, make_endpoint, django_assert_num_queries):
+    make_endpoint(events=["alert.created"])
+    make_endpoint(events=["alert.created"])
+    payloads = [{"alert": n} for n in range(25)]
+    with django_assert_num_queries(3):
+        deliveries = services.webhooks_emit_many(
+            organization_id=org.pk, event="alert.created", payloads=payloads
+        )
+    assert len(deliveries) == 50
+    bodies = [json.loads(e.body) for e in WebhookEvent.objects.for_organization(org)]
+    assert sorted(b["data"]["alert"] for b in bodies) == list(range(25))
+    assert len({b["id"] for b in bodies}) == 25
+    with django_assert_num_queries(1):
+        services.webhooks_emit_many(
+            organization_id=org.pk, event="report.delivered", payloads=payloads
+        )
