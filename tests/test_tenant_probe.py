@@ -293,6 +293,15 @@ def _improvement_action(organization: Organization) -> Any:
     )  # fmt: skip
 
 
+def _webhook_endpoint(organization: Organization) -> Any:
+    from apps.webhooks.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(
+        organization=organization, url="http://127.0.0.1:9/x", events=["alert.created"],
+        secret="whsec_probe",
+    )  # fmt: skip
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -312,6 +321,7 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "distribution.Suppression": _suppression,
     "reports.ReportSchedule": _report_schedule,
     "actions.ImprovementAction": _improvement_action,
+    "webhooks.WebhookEndpoint": _webhook_endpoint,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -334,6 +344,7 @@ COLLECTION_MODELS: dict[str, str] = {
     "schedules": "reports.ReportSchedule",
     "report-schedules": "reports.ReportSchedule",
     "actions": "actions.ImprovementAction",
+    "webhooks": "webhooks.WebhookEndpoint",
 }
 
 VERBS: dict[str, str] = {
@@ -394,6 +405,7 @@ KWARG_BUILDERS: dict[str, Callable[[Organization, Endpoint], Any]] = {
     "campaign_id": _object_of("distribution.Campaign"),
     "survey_invitation_id": _object_of("distribution.SurveyInvitation"),
     "suppression_id": _object_of("distribution.Suppression"),
+    "webhook_id": _object_of("webhooks.WebhookEndpoint"),
     "file_token": lambda organization, endpoint: _report_file(organization).token,
     "action_id": _object_of("actions.ImprovementAction"),
     "verb": lambda organization, endpoint: VERBS[endpoint.name or ""],

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.scoring.api_urls")),
     path("", include("apps.reports.api_urls")),
     path("", include("apps.actions.api_urls")),
+    path("", include("apps.webhooks.api_urls")),
 ]

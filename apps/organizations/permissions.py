@@ -51,6 +51,8 @@ class Action(StrEnum):
     ACTIONS_VIEW = "actions.view"
     ACTIONS_MANAGE = "actions.manage"  # create, edit, and everything ACTIONS_WORK allows
     ACTIONS_WORK = "actions.work"  # change the status, add a note
+    # Webhooks (issue 10): endpoints, their secrets and delivery logs are for admins.
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 _VIEWER = {
@@ -80,6 +82,7 @@ _ADMIN = _ANALYST | {
     Action.AUDIT_VIEW,
     Action.JOURNEY_ASSIGN_OWNER,
     Action.DELIVERY_ADMIN,
+    Action.WEBHOOKS_MANAGE,
 }
 _OWNER = _ADMIN | {Action.ORG_DELETE, Action.OWNERS_MANAGE}
 

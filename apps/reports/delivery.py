@@ -29,6 +29,7 @@ from apps.core.emails import render_subject
 from apps.core.errors import ApplicationError
 from apps.organizations.models import Organization
 from apps.scoring.filters import report_filter_parse
+from apps.webhooks.services import webhooks_emit_report_delivered
 
 from .models import (
     FILE_VALIDITY,
@@ -304,6 +305,8 @@ def _finish(organization: Organization, delivery_id: int, *, give_up: bool) -> O
         delivery.finished_at = timezone.now()
         delivery.lease_until = None
         delivery.save(update_fields=["status", "error", "finished_at", "lease_until"])
+        if status == DeliveryStatus.SENT:
+            webhooks_emit_report_delivered(delivery=delivery, recipients=len(rows))
         return Outcome(status)
 
 

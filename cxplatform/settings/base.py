@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.scoring",
     "apps.reports",
     "apps.actions",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +183,17 @@ DISTRIBUTION_RETRY_BASE_SECONDS = env.int("DISTRIBUTION_RETRY_BASE_SECONDS", def
 DISTRIBUTION_SENDING_STALE_SECONDS = env.int("DISTRIBUTION_SENDING_STALE_SECONDS", default=600)
 DISTRIBUTION_REDISPATCH_SECONDS = env.int("DISTRIBUTION_REDISPATCH_SECONDS", default=900)
 
+# Webhooks (apps.webhooks): attempts per delivery and the first backoff (doubling, with jitter:
+# six attempts span about an hour), the receiver's time to answer, how many deliveries in a row
+# may fail before the endpoint is disabled, and the SSRF guard: refuse receivers on private,
+# loopback, link-local and other non-public addresses, and plain http. Production turns both on.
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=6)
+WEBHOOKS_RETRY_BASE_SECONDS = env.int("WEBHOOKS_RETRY_BASE_SECONDS", default=120)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=10)
+WEBHOOKS_BLOCK_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_BLOCK_PRIVATE_ADDRESSES", default=True)
+WEBHOOKS_HTTPS_ONLY = env.bool("WEBHOOKS_HTTPS_ONLY", default=False)
+
 # Security headers that hold in every environment; production tightens transport security.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -270,6 +282,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "scoring-sweep": {"task": "apps.scoring.tasks.responses_sweep", "schedule": 60.0},
     # Due report schedules become deliveries (once per due time), stalled ones are requeued.
     "reports-schedules-tick": {"task": "apps.reports.tasks.schedules_tick", "schedule": 60.0},
+    # Webhook deliveries whose retry message was lost (worker killed, broker down) are requeued.
+    "webhooks-sweep": {"task": "apps.webhooks.tasks.sweep", "schedule": 60.0},
     "reports-purge-expired-files": {
         "task": "apps.reports.tasks.purge_expired_files",
         "schedule": 3600.0,

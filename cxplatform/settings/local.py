@@ -43,3 +43,6 @@ if CELERY_BROKER_URL == "filesystem://":
 # Every email the platform sends lands as a file in var/mail unless EMAIL_URL says otherwise.
 MAIL_FOLDER = str(VAR_DIR / "mail")
 MAILERS = {"default": mailer_from_url(env("EMAIL_URL", default=f"file://{MAIL_FOLDER}"))}
+
+# The embedded default may post webhooks to a receiver on this machine.
+WEBHOOKS_BLOCK_PRIVATE_ADDRESSES = env.bool("WEBHOOKS_BLOCK_PRIVATE_ADDRESSES", default=False)

@@ -47,3 +47,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 LOGGING["handlers"]["console"]["formatter"] = env("LOG_FORMAT", default="json")
 
 MAILERS = {"default": mailer_from_url(env("EMAIL_URL"))}
+
+# Webhook receivers must be public HTTPS addresses: no requests into the private network.
+WEBHOOKS_BLOCK_PRIVATE_ADDRESSES = True
+WEBHOOKS_HTTPS_ONLY = True

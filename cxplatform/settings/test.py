@@ -33,3 +33,8 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 # Serve static files from the finders: tests never run collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Tests post webhooks to a server on 127.0.0.1; the guard's own tests turn it on.
+WEBHOOKS_BLOCK_PRIVATE_ADDRESSES = False
+WEBHOOKS_HTTPS_ONLY = False
+WEBHOOKS_TIMEOUT_SECONDS = 1.0
