@@ -93,6 +93,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
+        ref_name = "WebhookDelivery"  # reports has its own "Delivery" (of scheduled reports)
         fields = (
             "id",
             "event_id",

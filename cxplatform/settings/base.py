@@ -246,7 +246,16 @@ SPECTACULAR_SETTINGS = {
         "ReportFileKindEnum": "apps.reports.models.FileKind",
         "ItemKindEnum": "apps.surveys.models.ItemKind",  # "kind" of items and of report files
         "DeliveryStatusEnum": "apps.reports.models.DeliveryStatus",
+        "WebhookDeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
+        "ActionStatusEnum": "apps.actions.models.ActionStatus",
+        # An action's change against its baseline (apps/actions/api.py).
+        "ChangeStatusEnum": ["improved", "declined", "stable", "insufficient_data"],
     },
+    # Every operation documents the one error shape for the 4xx it can answer (apps/core/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.openapi.error_responses",
+    ],
 }
 
 # Celery: the broker comes from CELERY_BROKER_URL, else REDIS_URL. Tasks are written to be
