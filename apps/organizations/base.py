@@ -87,6 +87,24 @@ class OrganizationView(_Sealed, View):
         return context
 
 
+def _reject_nul_characters(request: Request) -> None:
+    """A NUL in a query parameter is a 400 naming it (PostgreSQL cannot compare text with NUL:
+    a search or filter would otherwise fail with a 500). Bodies go through serializers, whose
+    CharFields already refuse NUL."""
+    bad = sorted(
+        {
+            name
+            for name, values in request.query_params.lists()
+            for v in [name, *values]
+            if "\x00" in v
+        }
+    )
+    if bad:
+        raise exceptions.ValidationError(
+            {name: ["Null characters are not allowed."] for name in bad}
+        )
+
+
 class OrganizationAPIMixin(_Sealed):
     """Base behaviour for REST endpoints under /api/v1/o/<org_slug>/."""
 
@@ -119,6 +137,7 @@ class OrganizationAPIMixin(_Sealed):
         action = _action_for(self.actions, Action.ORG_VIEW, request.method or "GET")
         if action is None or not can(principal, action):
             raise exceptions.PermissionDenied("You do not have permission to do this.")
+        _reject_nul_characters(request)
         # The handler runs after initial(); finalize_response() always follows and leaves it.
         self._organization_context = organization_context(self.organization)
         self._organization_context.__enter__()

@@ -251,7 +251,7 @@ SPECTACULAR_SETTINGS = {
         # An action's change against its baseline (apps/actions/api.py).
         "ChangeStatusEnum": ["improved", "declined", "stable", "insufficient_data"],
     },
-    # Every operation documents the one error shape for the 4xx it can answer (apps/core/openapi.py).
+    # Every operation documents the error shape of the 4xx it can answer (apps/core/openapi.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.openapi.error_responses",
