@@ -6,7 +6,9 @@ an organisation API key (read-write, then read-only) of the demo organisation (a
 published paired questionnaire, responses processed into aggregates, links, improvement actions)
 plus one of every object the tenant probe knows how to build (contacts, a campaign, report
 schedules and files, webhooks, ...). Every request must answer without a 5xx, with a documented
-status code, content type and headers, and a body that matches the schema.
+status code, content type and headers, and a body that matches the schema; a read-only key's
+write never succeeds. A third run sends input the schema forbids (schemathesis' negative mode):
+still no 5xx, and every refusal documented.
 
 Path parameters are filled with real ids (`PATH_PARAMETERS` below, one place): `{id}` from the
 collection before it (the tenant probe's `COLLECTION_MODELS`), other names from this module's
@@ -34,7 +36,9 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -62,16 +66,27 @@ CHECKS = [
     response_schema_conformance,
 ]
 READ_METHODS = {"GET", "HEAD"}
-from schemathesis.generation import GenerationMode  # noqa: E402
-
-MODE = GenerationMode(os.environ.get("FUZZ_MODE", "positive"))
-
 # The tenant probe's model builders, plus models reached by other keywords than `{id}`.
 BUILDERS: dict[str, Callable[[Organization], Any]] = {
     **MODEL_BUILDERS,
     "reports.ReportFile": _report_file,
 }
-EXAMPLES = {"read_write": int(os.environ.get("FUZZ_RW", 25)), "read_only": 3}  # per operation
+
+
+@dataclass(frozen=True)
+class Run:
+    access: str
+    mode: GenerationMode  # positive: valid input; negative: input the schema forbids
+    examples: int  # per operation
+
+
+RUNS = {
+    "read_write": Run(
+        ApiAccess.READ_WRITE, GenerationMode.POSITIVE, int(os.environ.get("FUZZ_RW", 25))
+    ),
+    "read_only": Run(ApiAccess.READ_ONLY, GenerationMode.POSITIVE, 3),
+    "invalid_input": Run(ApiAccess.READ_WRITE, GenerationMode.NEGATIVE, 3),
+}
 
 
 @dataclass
@@ -164,9 +179,10 @@ class _Rollback(Exception):
     pass
 
 
-def _fuzz(api_schema, seed: Seed, access: str) -> tuple[list[str], int, int]:
+def _fuzz(api_schema, seed: Seed, run_spec: Run) -> tuple[list[str], int, int]:
     from apps.organizations.api_keys import api_key_create
 
+    access = run_spec.access
     owner = Principal(organization=seed.organization, role="owner")
     _, plaintext = api_key_create(
         organization=seed.organization, actor=owner, name=f"fuzz {access}", access=access
@@ -180,11 +196,11 @@ def _fuzz(api_schema, seed: Seed, access: str) -> tuple[list[str], int, int]:
         operations += 1
         names = [p.name for p in operation.path_parameters]
         strategy = operation.as_strategy(
-            generation_mode=MODE,
+            generation_mode=run_spec.mode,
             path_parameters=_path_parameters(seed, operation.path, names),
             headers=headers,
         )
-        examples = EXAMPLES[access]
+        examples = run_spec.examples
         if access == "read_only" and operation.method.upper() not in READ_METHODS:
             examples = 1  # refused before the body is read: one example shows the 403
 
@@ -216,18 +232,22 @@ def _fuzz(api_schema, seed: Seed, access: str) -> tuple[list[str], int, int]:
 
         try:
             run()
+        except Unsatisfiable:
+            if run_spec.mode != GenerationMode.NEGATIVE:
+                raise
+            statuses["nothing to make invalid"] += 1  # only fixed path parameters
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis' FailureGroup is a Base one
             failures.append(f"--- {operation.label} ---\n{str(exc)[:3000]}")
-    print(f"{access}: answers by class {dict(sorted(statuses.items()))}")
+    print(f"{run_spec}: answers by class {dict(sorted(statuses.items()))}")
     return failures, operations, calls
 
 
-@pytest.mark.parametrize("access", [ApiAccess.READ_WRITE, ApiAccess.READ_ONLY])
-def test_api_answers_as_its_schema_says(api_schema, seed, access):
+@pytest.mark.parametrize("run_name", list(RUNS))
+def test_api_answers_as_its_schema_says(api_schema, seed, run_name):
     started = time.monotonic()
-    failures, operations, calls = _fuzz(api_schema, seed, access)
+    failures, operations, calls = _fuzz(api_schema, seed, RUNS[run_name])
     elapsed = time.monotonic() - started
-    print(f"{access}: {operations} operations, {calls} requests, {elapsed:.1f} s")
+    print(f"{run_name}: {operations} operations, {calls} requests, {elapsed:.1f} s")
     assert operations >= 100, "the schema lost operations: is /api/schema/ complete?"
     assert not failures, f"{len(failures)} operations contradict the schema:\n" + "\n".join(
         failures
