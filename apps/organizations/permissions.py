@@ -38,6 +38,7 @@ class Action(StrEnum):
     SCHEDULES_MANAGE = "schedules.manage"
     ALERT_VIEW = "alert.view"
     ALERT_WORK = "alert.work"  # take, resolve, reassign
+    ALERT_RULES_MANAGE = "alert.rules_manage"  # a journey's alert rules, SLA, contact questions
     # Email distribution (issue 6). Contact lists hold personal data: managed by analysts and
     # up; viewers see campaign figures only; the suppression list and deliveries whose outcome
     # is uncertain are for admins.
@@ -61,6 +62,7 @@ _ANALYST = _VIEWER | {
     Action.JOURNEY_EDIT,
     Action.SCHEDULES_MANAGE,
     Action.ALERT_WORK,
+    Action.ALERT_RULES_MANAGE,
     Action.CONTACTS_MANAGE,
     Action.CAMPAIGNS_MANAGE,
 }
@@ -92,10 +94,12 @@ _API_KEY_READ_ONLY = frozenset(
 # Actions a journey owner may take on their own journey whatever their role.
 _JOURNEY_OWNER = frozenset({Action.JOURNEY_VIEW, Action.JOURNEY_EDIT, Action.RESULTS_VIEW,
                             Action.EXPORT, Action.SCHEDULES_MANAGE, Action.ALERT_VIEW,
-                            Action.ALERT_WORK})  # fmt: skip
+                            Action.ALERT_WORK, Action.ALERT_RULES_MANAGE})  # fmt: skip
 # ...and a touchpoint owner on their touchpoint's journey and alerts.
 _TOUCHPOINT_OWNER = frozenset({Action.JOURNEY_VIEW, Action.RESULTS_VIEW, Action.ALERT_VIEW,
                                Action.ALERT_WORK})  # fmt: skip
+# ...and whoever an alert is assigned to, on that alert.
+_ALERT_ASSIGNEE = frozenset({Action.ALERT_VIEW, Action.ALERT_WORK})
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ def _object_roles(principal: Principal, obj: Any) -> frozenset[Action]:
         granted |= _TOUCHPOINT_OWNER
     if journey is not None and user_id in _touchpoint_owner_ids(journey):
         granted |= _TOUCHPOINT_OWNER - {Action.ALERT_WORK}
+    if type(obj).__name__ == "Alert" and getattr(obj, "assignee_id", None) == user_id:
+        granted |= _ALERT_ASSIGNEE
     return granted
 
 

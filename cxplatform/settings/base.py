@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.responses",
     "apps.scoring",
     "apps.reports",
+    "apps.alerts",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.reports.tasks.purge_expired_files",
         "schedule": 3600.0,
     },
+}
+# Alerts: overdue reminders and escalations (once per alert and stage), daily digests.
+CELERY_BEAT_SCHEDULE["alerts-sla-tick"] = {"task": "apps.alerts.tasks.sla_tick", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["alerts-digest-tick"] = {
+    "task": "apps.alerts.tasks.digest_tick",
+    "schedule": 600.0,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
