@@ -25,6 +25,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/dashboards/", include("apps.reports.dashboard_urls")),
     path("o/<slug:org_slug>/contacts/", include("apps.distribution.contact_urls")),
     path("o/<slug:org_slug>/campaigns/", include("apps.distribution.campaign_urls")),
+    path("o/<slug:org_slug>/alerts/", include("apps.alerts.urls")),
     path("o/", include("apps.organizations.urls")),
     path("invitations/<str:token>/", organization_views.invitation, name="invitation"),
     path("s/", include("apps.responses.urls")),

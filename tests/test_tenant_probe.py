@@ -280,6 +280,26 @@ def _suppression(organization: Organization) -> Any:
     return Suppression.objects.create(organization=organization, reason="manual", email=email)
 
 
+def _alert(organization: Organization) -> Any:
+    import uuid
+
+    from apps.alerts.models import Alert
+    from apps.responses.models import Response
+
+    questionnaire = _link(organization).questionnaire
+    response = Response.objects.create(
+        organization=organization, questionnaire=questionnaire,
+        version_id=questionnaire.published_version_id, audience="customer",
+        idempotency_key=uuid.uuid4(), submitted_on=timezone.now().date(), language="en",
+    )
+    now = timezone.now()
+    return Alert.objects.create(
+        organization=organization, response=response, journey=questionnaire.journey,
+        triggers=[{"kind": "nps", "value": 2, "lo": 0, "hi": 10}],
+        due_at=now + datetime.timedelta(hours=24), escalate_at=now + datetime.timedelta(hours=48),
+    )  # fmt: skip
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -298,6 +318,7 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "distribution.SurveyInvitation": _survey_invitation,
     "distribution.Suppression": _suppression,
     "reports.ReportSchedule": _report_schedule,
+    "alerts.Alert": _alert,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -319,6 +340,7 @@ COLLECTION_MODELS: dict[str, str] = {
     "suppressions": "distribution.Suppression",
     "schedules": "reports.ReportSchedule",
     "report-schedules": "reports.ReportSchedule",
+    "alerts": "alerts.Alert",
 }
 
 VERBS: dict[str, str] = {

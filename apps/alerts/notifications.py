@@ -51,11 +51,11 @@ def alert_url(alert: Alert, organization: Organization) -> str:
 
 
 def _send(organization: Organization, to: str, template: str, context: dict[str, Any]) -> bool:
-    """Render `emails/<template>*` in the organisation's language and send; False on failure."""
+    """Render `alerts/emails/<template>*` in the organisation's language and send; False on failure."""
     context = {"organization": organization, **context}
     with translation.override(organization.default_language or "en"):
-        subject = render_subject(f"emails/{template}_subject.txt", context)
-        text = render_to_string(f"emails/{template}.txt", context)
+        subject = render_subject(f"alerts/emails/{template}_subject.txt", context)
+        text = render_to_string(f"alerts/emails/{template}.txt", context)
     message = EmailMultiAlternatives(
         subject, text, None, [to], headers={"Auto-Submitted": "auto-generated"}
     )

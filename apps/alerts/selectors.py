@@ -299,3 +299,27 @@ def dashboard_figures(
         if figures._waits:
             figures.median_hours_to_first_action = statistics.median(figures._waits)
     return AlertPanel(journey=overall, touchpoints=list(by_touchpoint.values()))
+
+
+def questionnaires_asking_consent(
+    *, organization: Organization, questionnaires: list[Any]
+) -> dict[int, str]:
+    """Questionnaire id -> "published" when its published version asks for contact consent,
+    "draft" when only its draft does (one query)."""
+    from apps.surveys.models import Item
+
+    from .consent import CONSENT_KEY
+
+    found: dict[int, str] = {}
+    rows = (
+        Item.objects.for_organization(organization)
+        .filter(version__questionnaire__in=[q.pk for q in questionnaires], key=CONSENT_KEY)
+        .values_list("version__questionnaire_id", "version_id", "version__published_at")
+    )
+    published = {q.pk: q.published_version_id for q in questionnaires}
+    for questionnaire_id, version_id, published_at in rows:
+        if version_id == published.get(questionnaire_id):
+            found[questionnaire_id] = "published"
+        elif published_at is None:
+            found.setdefault(questionnaire_id, "draft")
+    return found

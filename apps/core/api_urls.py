@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("apps.distribution.api_urls")),
     path("", include("apps.scoring.api_urls")),
     path("", include("apps.reports.api_urls")),
+    path("", include("apps.alerts.api_urls")),
 ]

@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from apps.alerts.selectors import dashboard_figures as alert_figures
 from apps.core.errors import ValidationFailed
 from apps.journeys import selectors as journey_selectors
 from apps.journeys.models import Journey
@@ -159,6 +160,7 @@ class JourneyDashboard(DashboardBase):
             "calibration": calibration,
             "attribute_names": sorted(attribute_values),
             "has_data": any(row.customer.n for row in report.touchpoints),
+            "alerts_panel": alert_figures(organization=self.organization, journey=journey),
             **self.filter_context(journey, flt),
         }
         return render(request, "reports/dashboard.html", self.get_context_data(**context))
