@@ -302,7 +302,7 @@ def _queue_notify(
 def _locked(organization: Organization, alert: Alert) -> Alert:
     return (
         Alert.objects.for_organization(organization)
-        .select_for_update()
+        .select_for_update(of=("self",))
         .select_related("journey", "touchpoint")
         .get(pk=alert.pk)
     )
