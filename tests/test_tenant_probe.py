@@ -288,9 +288,13 @@ def _alert(organization: Organization) -> Any:
 
     questionnaire = _link(organization).questionnaire
     response = Response.objects.create(
-        organization=organization, questionnaire=questionnaire,
-        version_id=questionnaire.published_version_id, audience="customer",
-        idempotency_key=uuid.uuid4(), submitted_on=timezone.now().date(), language="en",
+        organization=organization,
+        questionnaire=questionnaire,
+        version_id=questionnaire.published_version_id,
+        audience="customer",
+        idempotency_key=uuid.uuid4(),
+        submitted_on=timezone.now().date(),
+        language="en",
     )
     now = timezone.now()
     return Alert.objects.create(

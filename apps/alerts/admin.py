@@ -7,8 +7,16 @@ from .models import Alert, AlertEvent, AlertNotificationPreference, AlertRuleSet
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("id", "organization", "journey", "touchpoint", "status", "assignee",
-                    "created_at", "due_at")  # fmt: skip
+    list_display = (
+        "id",
+        "organization",
+        "journey",
+        "touchpoint",
+        "status",
+        "assignee",
+        "created_at",
+        "due_at",
+    )
     list_filter = ("status", "outcome")
     raw_id_fields = ("response", "journey", "touchpoint", "assignee")
 

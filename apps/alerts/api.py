@@ -35,10 +35,24 @@ class AlertSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alert
         fields = (
-            "id", "response", "journey", "journey_name", "touchpoint", "touchpoint_name",
-            "triggers", "status", "assignee", "assignee_email", "outcome", "resolution_note",
-            "created_at", "due_at", "first_action_at", "resolved_at", "overdue",
-        )  # fmt: skip
+            "id",
+            "response",
+            "journey",
+            "journey_name",
+            "touchpoint",
+            "touchpoint_name",
+            "triggers",
+            "status",
+            "assignee",
+            "assignee_email",
+            "outcome",
+            "resolution_note",
+            "created_at",
+            "due_at",
+            "first_action_at",
+            "resolved_at",
+            "overdue",
+        )
         read_only_fields = fields
 
     def get_touchpoint_name(self, obj: Alert) -> str | None:
@@ -67,9 +81,10 @@ class AlertDetailSerializer(AlertSerializer):
     answers = AnswerLineSerializer(many=True, read_only=True)
     comments = AnswerLineSerializer(many=True, read_only=True)
     contact = ContactSerializer(
-        read_only=True, allow_null=True,
+        read_only=True,
+        allow_null=True,
         help_text="Only when the customer agreed to be contacted; null otherwise.",
-    )  # fmt: skip
+    )
 
     class Meta(AlertSerializer.Meta):
         fields = (*AlertSerializer.Meta.fields, "trigger_texts", "answers", "comments", "contact")
@@ -121,8 +136,9 @@ class AlertViewSet(OrganizationViewSet):
             request.query_params, me=self.principal.user_id
         )
         if errors:
-            raise ValidationFailed("Invalid filters: " + ", ".join(sorted(errors)) + ".",
-                                   fields=errors)  # fmt: skip
+            raise ValidationFailed(
+                "Invalid filters: " + ", ".join(sorted(errors)) + ".", fields=errors
+            )
         page = self.paginate_queryset(
             selectors.alerts(organization=self.organization, alert_filter=alert_filter)
         )
@@ -132,8 +148,9 @@ class AlertViewSet(OrganizationViewSet):
     def retrieve(self, request: Request, org_slug: str, pk: str) -> Response:
         alert = self._alert(pk)
         language = self.organization.default_language or "en"
-        detail = selectors.alert_detail(organization=self.organization, alert=alert,
-                                        language=language)  # fmt: skip
+        detail = selectors.alert_detail(
+            organization=self.organization, alert=alert, language=language
+        )
         return Response(_detail_data(alert, detail))
 
     @extend_schema(request=AlertUpdateSerializer, responses=AlertSerializer)
@@ -142,11 +159,18 @@ class AlertViewSet(OrganizationViewSet):
         serializer = AlertUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = {k: v for k, v in serializer.validated_data.items() if k in request.data}
-        updated = services.alert_update(organization=self.organization, actor=self.principal,
-                                        alert=alert, fields=fields,
-                                        ip_address=client_ip(request))  # fmt: skip
-        return Response(AlertSerializer(selectors.alert_get(organization=self.organization,
-                                                            alert_id=updated.pk)).data)  # fmt: skip
+        updated = services.alert_update(
+            organization=self.organization,
+            actor=self.principal,
+            alert=alert,
+            fields=fields,
+            ip_address=client_ip(request),
+        )
+        return Response(
+            AlertSerializer(
+                selectors.alert_get(organization=self.organization, alert_id=updated.pk)
+            ).data
+        )
 
 
 class AlertRulesSerializer(serializers.ModelSerializer):
@@ -159,8 +183,9 @@ class AlertRulesSerializer(serializers.ModelSerializer):
 class AlertRulesUpdateSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
     rating_enabled = serializers.BooleanField(required=False)
-    rating_threshold = serializers.IntegerField(required=False, allow_null=True,
-                                                help_text="A raw scale value; null: bottom box.")  # fmt: skip
+    rating_threshold = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A raw scale value; null: bottom box."
+    )
     nps_enabled = serializers.BooleanField(required=False)
     nps_threshold = serializers.IntegerField(required=False)
     overall_enabled = serializers.BooleanField(required=False)
@@ -194,7 +219,10 @@ class AlertRulesView(OrganizationAPIView):
         serializer = AlertRulesUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         rules = services.alert_rules_update(
-            organization=self.organization, actor=self.principal, journey=journey,
-            values=dict(serializer.validated_data), ip_address=client_ip(request),
-        )  # fmt: skip
+            organization=self.organization,
+            actor=self.principal,
+            journey=journey,
+            values=dict(serializer.validated_data),
+            ip_address=client_ip(request),
+        )
         return Response(AlertRulesSerializer(rules).data)

@@ -24,17 +24,26 @@ CONSENT_TEXTS = {
     "fi": "Saammeko ottaa sinuun yhteyttä vastaustesi johdosta?",
 }
 CONSENT_CHOICES = [
-    {"value": "yes", "texts": {"en": "Yes, you may contact me", "fi": "Kyllä, saatte ottaa yhteyttä"}},
+    {
+        "value": "yes",
+        "texts": {"en": "Yes, you may contact me", "fi": "Kyllä, saatte ottaa yhteyttä"},
+    },
     {"value": "no", "texts": {"en": "No", "fi": "Ei"}},
-]  # fmt: skip
+]
 CONTACT_TEXTS = {
-    "contact:name": {"en": "Your name (only if you agreed to be contacted)",
-                     "fi": "Nimesi (vain jos annoit luvan yhteydenottoon)"},
-    "contact:email": {"en": "Your email address (only if you agreed to be contacted)",
-                      "fi": "Sähköpostiosoitteesi (vain jos annoit luvan yhteydenottoon)"},
-    "contact:phone": {"en": "Your phone number (only if you agreed to be contacted)",
-                      "fi": "Puhelinnumerosi (vain jos annoit luvan yhteydenottoon)"},
-}  # fmt: skip
+    "contact:name": {
+        "en": "Your name (only if you agreed to be contacted)",
+        "fi": "Nimesi (vain jos annoit luvan yhteydenottoon)",
+    },
+    "contact:email": {
+        "en": "Your email address (only if you agreed to be contacted)",
+        "fi": "Sähköpostiosoitteesi (vain jos annoit luvan yhteydenottoon)",
+    },
+    "contact:phone": {
+        "en": "Your phone number (only if you agreed to be contacted)",
+        "fi": "Puhelinnumerosi (vain jos annoit luvan yhteydenottoon)",
+    },
+}
 
 
 def is_contact_key(key: str) -> bool:
@@ -47,8 +56,9 @@ def contact_answers_honour_consent(
     """Drop contact answers unless the consent question was answered "yes"; check the email
     address and phone number of those who agreed. `cleaned` holds the respondent path's
     CleanedAnswer objects (an `item` with a `key`, `choices`, `text`)."""
-    if not any(answer.item.key in CONTACT_KEYS or answer.item.key == CONSENT_KEY
-               for answer in cleaned):  # fmt: skip
+    if not any(
+        answer.item.key in CONTACT_KEYS or answer.item.key == CONSENT_KEY for answer in cleaned
+    ):
         return list(cleaned), errors
     consent = any(
         answer.item.key == CONSENT_KEY and list(answer.choices) == [CONSENT_YES]
@@ -66,8 +76,10 @@ def contact_answers_honour_consent(
                 errors[field_name(answer.item)] = [_("Enter a valid email address.")]
         elif kind == "phone" and text:
             digits = [c for c in text if c.isdigit()]
-            if len(text) > MAX_PHONE or len(digits) < 5 or any(
-                not (c.isdigit() or c in " +-()") for c in text
+            if (
+                len(text) > MAX_PHONE
+                or len(digits) < 5
+                or any(not (c.isdigit() or c in " +-()") for c in text)
             ):
                 errors[field_name(answer.item)] = [_("Enter a valid phone number.")]
     return list(cleaned), errors
@@ -81,8 +93,9 @@ def contact_from_answers(
 
     `answers`: (item key, choices, text) of the response's answers.
     """
-    consent = any(key == CONSENT_KEY and list(choices) == [CONSENT_YES]
-                  for key, choices, _text in answers)  # fmt: skip
+    consent = any(
+        key == CONSENT_KEY and list(choices) == [CONSENT_YES] for key, choices, _text in answers
+    )
     if not consent:
         return None
     contact = {field: "" for field in ("name", "email", "phone")}

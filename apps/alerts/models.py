@@ -53,17 +53,20 @@ class AlertRuleSet(TenantModel):
     rating_enabled = models.BooleanField(_("low touchpoint ratings"), default=True)
     # Raw scale values: an answer at or below the threshold trips the rule. None: bottom box
     # (SCORING.md section 3: the two lowest points, one for scales of fewer than 5 points).
-    rating_threshold = models.SmallIntegerField(_("touchpoint rating threshold"), null=True,
-                                                blank=True)  # fmt: skip
+    rating_threshold = models.SmallIntegerField(
+        _("touchpoint rating threshold"), null=True, blank=True
+    )
     nps_enabled = models.BooleanField(_("NPS detractors"), default=True)
     nps_threshold = models.SmallIntegerField(_("NPS threshold"), default=NPS_DETRACTOR_MAX)
     overall_enabled = models.BooleanField(_("low overall satisfaction"), default=True)
-    overall_threshold = models.SmallIntegerField(_("overall satisfaction threshold"), null=True,
-                                                 blank=True)  # fmt: skip
+    overall_threshold = models.SmallIntegerField(
+        _("overall satisfaction threshold"), null=True, blank=True
+    )
     # Case-insensitive words or phrases; a comment containing one trips the rule.
     keywords = models.JSONField(_("keywords"), default=list, blank=True)
-    sla_hours = models.PositiveSmallIntegerField(_("hours to first action"),
-                                                 default=DEFAULT_SLA_HOURS)  # fmt: skip
+    sla_hours = models.PositiveSmallIntegerField(
+        _("hours to first action"), default=DEFAULT_SLA_HOURS
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -118,8 +121,10 @@ class Alert(TenantModel):
     class Meta:
         ordering = ("-created_at", "-id")
         constraints = [
-            models.UniqueConstraint(fields=["organization", "response"], name="alert_one_per_response"),
-        ]  # fmt: skip
+            models.UniqueConstraint(
+                fields=["organization", "response"], name="alert_one_per_response"
+            ),
+        ]
         indexes = [
             models.Index(fields=["organization", "status", "due_at"], name="alert_status_due"),
             models.Index(fields=["assignee", "status"], name="alert_assignee_status"),

@@ -1,4 +1,4 @@
-"""Alert emails: to the assignee at once or in a daily digest, and the SLA's reminder and escalation.
+"""Alert emails: to the assignee at once or in a daily digest; the SLA's reminder and escalation.
 
 Every email is claimed before it is sent (a conditional UPDATE of the timestamp that records it),
 so racing workers and beat ticks send each at most once: an assignee's alert is announced once,
@@ -51,7 +51,8 @@ def alert_url(alert: Alert, organization: Organization) -> str:
 
 
 def _send(organization: Organization, to: str, template: str, context: dict[str, Any]) -> bool:
-    """Render `alerts/emails/<template>*` in the organisation's language and send; False on failure."""
+    """Render `alerts/emails/<template>*` in the organisation's language and send it; False
+    when it could not be sent."""
     context = {"organization": organization, **context}
     with translation.override(organization.default_language or "en"):
         subject = render_subject(f"alerts/emails/{template}_subject.txt", context)
@@ -97,9 +98,12 @@ def _digest_users(organization: Organization, user_ids: Sequence[int]) -> set[in
 
 
 def alerts_notify(
-    *, organization: Organization, response_ids: Sequence[int] = (),
-    alert_ids: Sequence[int] = (), now: datetime | None = None,
-) -> int:  # fmt: skip
+    *,
+    organization: Organization,
+    response_ids: Sequence[int] = (),
+    alert_ids: Sequence[int] = (),
+    now: datetime | None = None,
+) -> int:
     """Email the assignees who want each alert at once (the others get it in their digest).
     Returns how many emails were sent."""
     now = now or timezone.now()
@@ -163,10 +167,17 @@ def alerts_digest_send(*, now: datetime | None = None) -> int:
                 pk__in=[a.pk for a in alerts]
             ).update(notified_at=now)
         contexts = [_alert_context(alert, organization) for alert in alerts]
-        sent += _send(organization, preference.user.email, "alert_digest",
-                      {"alerts": contexts, "count": len(contexts),
-                       "inbox_url": settings.SITE_URL.rstrip("/")
-                       + reverse("alerts:inbox", args=[organization.slug])})  # fmt: skip
+        sent += _send(
+            organization,
+            preference.user.email,
+            "alert_digest",
+            {
+                "alerts": contexts,
+                "count": len(contexts),
+                "inbox_url": settings.SITE_URL.rstrip("/")
+                + reverse("alerts:inbox", args=[organization.slug]),
+            },
+        )
     return sent
 
 
@@ -190,30 +201,36 @@ def alerts_sla_tick(*, now: datetime | None = None) -> dict[str, int]:
     )
     stages = (
         ("reminded", "reminded_at", waiting.filter(due_at__lte=now, reminded_at__isnull=True)),
-        ("escalated", "escalated_at",
-         waiting.filter(escalate_at__lte=now, escalated_at__isnull=True)),
-    )  # fmt: skip
+        (
+            "escalated",
+            "escalated_at",
+            waiting.filter(escalate_at__lte=now, escalated_at__isnull=True),
+        ),
+    )
     for stage, field, found in stages:
         alerts = list(
-            found.select_related("organization", "journey", "touchpoint", "assignee",
-                                 "journey__owner").order_by("due_at", "id")[:1000]
-        )  # fmt: skip
+            found.select_related(
+                "organization", "journey", "touchpoint", "assignee", "journey__owner"
+            ).order_by("due_at", "id")[:1000]
+        )
         by_org: dict[int, list[Alert]] = defaultdict(list)
         for alert in alerts:
             by_org[alert.organization_id].append(alert)
         for organization_id, group in by_org.items():
             organization = group[0].organization
-            recipients = [
-                (a.assignee if stage == "reminded" else a.journey.owner) for a in group
-            ]
+            recipients = [(a.assignee if stage == "reminded" else a.journey.owner) for a in group]
             members = _members(organization_id, [u.pk for u in recipients if u is not None])
             for alert, recipient in zip(group, recipients, strict=True):
                 if not _claim(organization, alert.pk, field, now):
                     continue
                 to = recipient if recipient is not None and recipient.pk in members else None
                 AlertEvent.objects.create(
-                    organization=organization, alert=alert, kind=stage, actor_label="system",
-                    data={"to": to.email if to else None}, created_at=now,
+                    organization=organization,
+                    alert=alert,
+                    kind=stage,
+                    actor_label="system",
+                    data={"to": to.email if to else None},
+                    created_at=now,
                 )
                 counts[stage] += 1
                 if to is not None:

@@ -42,7 +42,9 @@ class AlertFilter:
     overdue: bool | None = None
 
 
-def alert_filter_parse(params: Any, *, me: int | None = None) -> tuple[AlertFilter, dict[str, list[str]]]:
+def alert_filter_parse(
+    params: Any, *, me: int | None = None
+) -> tuple[AlertFilter, dict[str, list[str]]]:
     """The filters from query parameters, and an error per bad one (naming it)."""
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
@@ -79,9 +81,11 @@ def alert_filter_parse(params: Any, *, me: int | None = None) -> tuple[AlertFilt
 
 
 def alerts(
-    *, organization: Organization, alert_filter: AlertFilter | None = None,
+    *,
+    organization: Organization,
+    alert_filter: AlertFilter | None = None,
     now: datetime | None = None,
-) -> QuerySet[Alert]:  # fmt: skip
+) -> QuerySet[Alert]:
     """The organisation's alerts, newest first, filtered; with journey, touchpoint and assignee
     (one query per page)."""
     found = Alert.objects.for_organization(organization).select_related(
@@ -135,10 +139,14 @@ def trigger_texts(alert: Alert) -> list[str]:
         kind = trigger.get("kind")
         scale = {"value": trigger.get("value"), "lo": trigger.get("lo"), "hi": trigger.get("hi")}
         if kind == TriggerKind.RATING:
-            texts.append(_("%(touchpoint)s, %(dimension)s: %(value)s on %(lo)s-%(hi)s") % {
-                "touchpoint": names.get(trigger.get("touchpoint"), "?"),
-                "dimension": str(dimensions.get(trigger.get("dimension"), "")).lower(), **scale,
-            })  # fmt: skip
+            texts.append(
+                _("%(touchpoint)s, %(dimension)s: %(value)s on %(lo)s-%(hi)s")
+                % {
+                    "touchpoint": names.get(trigger.get("touchpoint"), "?"),
+                    "dimension": str(dimensions.get(trigger.get("dimension"), "")).lower(),
+                    **scale,
+                }
+            )
         elif kind == TriggerKind.NPS:
             texts.append(_("Likelihood to recommend: %(value)s on %(lo)s-%(hi)s") % scale)
         elif kind == TriggerKind.OVERALL:
@@ -277,9 +285,10 @@ def dashboard_figures(
     rows = (
         Alert.objects.for_organization(organization)
         .filter(journey=journey)
-        .values_list("touchpoint_id", "status", "created_at", "first_action_at", "due_at",
-                     "outcome")
-    )  # fmt: skip
+        .values_list(
+            "touchpoint_id", "status", "created_at", "first_action_at", "due_at", "outcome"
+        )
+    )
     for touchpoint_id, status, created_at, first_action_at, due_at, outcome in rows:
         targets = [overall]
         if touchpoint_id in by_touchpoint:

@@ -8,7 +8,7 @@ query), the journeys' rules (one), the candidate assignees' memberships (one) an
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,8 +26,14 @@ from apps.responses.models import Answer
 from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
 from apps.surveys.services import questionnaire_edit_start
 
-from .consent import CONSENT_CHOICES, CONSENT_KEY, CONSENT_TEXTS, CONTACT_KEYS, CONTACT_TEXTS
-from .consent import is_contact_key
+from .consent import (
+    CONSENT_CHOICES,
+    CONSENT_KEY,
+    CONSENT_TEXTS,
+    CONTACT_KEYS,
+    CONTACT_TEXTS,
+    is_contact_key,
+)
 from .models import (
     DEFAULT_SLA_HOURS,
     NPS_DETRACTOR_MAX,
@@ -83,9 +89,16 @@ class Rules:
 
 
 RULE_FIELDS = (
-    "enabled", "rating_enabled", "rating_threshold", "nps_enabled", "nps_threshold",
-    "overall_enabled", "overall_threshold", "keywords", "sla_hours",
-)  # fmt: skip
+    "enabled",
+    "rating_enabled",
+    "rating_threshold",
+    "nps_enabled",
+    "nps_threshold",
+    "overall_enabled",
+    "overall_threshold",
+    "keywords",
+    "sla_hours",
+)
 
 
 def bottom_box_max(lo: int, hi: int) -> int:
@@ -141,10 +154,16 @@ _ANSWER_COLUMNS = (
 def _member(organization_id: int, user_column: str) -> Any:
     """`user_column` if that user is a member of the organisation, else NULL."""
     return Case(
-        When(Exists(Membership.objects.for_organization(organization_id).filter(
-            user_id=OuterRef(user_column))), then=F(user_column)),
+        When(
+            Exists(
+                Membership.objects.for_organization(organization_id).filter(
+                    user_id=OuterRef(user_column)
+                )
+            ),
+            then=F(user_column),
+        ),
         default=None,
-    )  # fmt: skip
+    )
 
 
 def _respondents(
@@ -166,9 +185,25 @@ def _respondents(
     respondents: dict[int, _Respondent] = {}
     rules: dict[int, Rules] = {}
     for row in rows:
-        (response_id, journey_id, kind, key, touchpoint_id, stage_position, tp_position,
-         dimension, lo, hi, value, not_applicable, text, tp_owner_id, journey_owner_id,
-         rule_set_id, *rule_values) = row  # fmt: skip
+        (
+            response_id,
+            journey_id,
+            kind,
+            key,
+            touchpoint_id,
+            stage_position,
+            tp_position,
+            dimension,
+            lo,
+            hi,
+            value,
+            not_applicable,
+            text,
+            tp_owner_id,
+            journey_owner_id,
+            rule_set_id,
+            *rule_values,
+        ) = row
         if journey_id not in rules:
             rules[journey_id] = (
                 Rules(**dict(zip(RULE_FIELDS, rule_values, strict=True)))
@@ -183,9 +218,8 @@ def _respondents(
         if touchpoint_id is not None:
             respondent.touchpoints[touchpoint_id] = (tp_owner_id, stage_position, tp_position)
         scaled = value is not None and not not_applicable and lo is not None and hi is not None
-        if kind == ItemKind.RATING and scaled and hi > lo:
-            if touchpoint_id is not None and dimension:
-                respondent.scores[touchpoint_id].append(100 * (value - lo) / (hi - lo))
+        if kind == ItemKind.RATING and scaled and hi > lo and touchpoint_id and dimension:
+            respondent.scores[touchpoint_id].append(100 * (value - lo) / (hi - lo))
         respondent.rows.append(
             (kind, key, touchpoint_id, dimension, lo, hi, value if scaled else None, text)
         )
@@ -199,9 +233,15 @@ def _evaluate(respondent: _Respondent, rules: Rules) -> None:
         if kind == ItemKind.RATING and value is not None and touchpoint_id and dimension:
             if rules.rating_enabled and _is_low(value, lo, hi, rules.rating_threshold):
                 respondent.triggers.append(
-                    {"kind": TriggerKind.RATING.value, "touchpoint": touchpoint_id,
-                     "dimension": dimension, "value": value, "lo": lo, "hi": hi}
-                )  # fmt: skip
+                    {
+                        "kind": TriggerKind.RATING.value,
+                        "touchpoint": touchpoint_id,
+                        "dimension": dimension,
+                        "value": value,
+                        "lo": lo,
+                        "hi": hi,
+                    }
+                )
                 respondent.triggered_touchpoints.add(touchpoint_id)
         elif kind == ItemKind.NPS and value is not None:
             if rules.nps_enabled and value <= rules.nps_threshold:
@@ -218,9 +258,12 @@ def _evaluate(respondent: _Respondent, rules: Rules) -> None:
             found = [word for word, folded_word in keywords if folded_word in folded]
             if found:
                 respondent.triggers.append(
-                    {"kind": TriggerKind.KEYWORD.value, "keywords": found,
-                     "touchpoint": touchpoint_id}
-                )  # fmt: skip
+                    {
+                        "kind": TriggerKind.KEYWORD.value,
+                        "keywords": found,
+                        "touchpoint": touchpoint_id,
+                    }
+                )
                 if touchpoint_id:
                     respondent.triggered_touchpoints.add(touchpoint_id)
 
@@ -274,12 +317,17 @@ def alerts_raise_for_responses(
         sla = timedelta(hours=journey_rules.sla_hours)
         alerts.append(
             Alert(
-                organization_id=organization_id, response_id=respondent.response_id,
-                journey_id=respondent.journey_id, touchpoint_id=touchpoint_id,
-                triggers=respondent.triggers, assignee_id=owner_id, created_at=now,
-                due_at=now + sla, escalate_at=now + 2 * sla,
+                organization_id=organization_id,
+                response_id=respondent.response_id,
+                journey_id=respondent.journey_id,
+                touchpoint_id=touchpoint_id,
+                triggers=respondent.triggers,
+                assignee_id=owner_id,
+                created_at=now,
+                due_at=now + sla,
+                escalate_at=now + 2 * sla,
             )
-        )  # fmt: skip
+        )
     Alert.objects.bulk_create(alerts, ignore_conflicts=True)
     raised = [alert.response_id for alert in alerts]
     transaction.on_commit(lambda: _queue_notify(organization_id, response_ids=raised))
@@ -287,7 +335,10 @@ def alerts_raise_for_responses(
 
 
 def _queue_notify(
-    organization_id: int, *, response_ids: list[int] | None = None, alert_ids: list[int] | None = None
+    organization_id: int,
+    *,
+    response_ids: list[int] | None = None,
+    alert_ids: list[int] | None = None,
 ) -> None:
     from .tasks import notify_assignees
 
@@ -308,37 +359,57 @@ def _locked(organization: Organization, alert: Alert) -> Alert:
     )
 
 
-def _event(alert: Alert, actor: Principal | None, kind: str, data: dict[str, Any],
-           now: datetime) -> None:  # fmt: skip
+def _event(
+    alert: Alert, actor: Principal | None, kind: str, data: dict[str, Any], now: datetime
+) -> None:
     AlertEvent.objects.create(
-        organization_id=alert.organization_id, alert=alert,
+        organization_id=alert.organization_id,
+        alert=alert,
         actor=actor.user if actor is not None else None,
-        actor_label=actor.label if actor is not None else "system", kind=kind, data=data,
+        actor_label=actor.label if actor is not None else "system",
+        kind=kind,
+        data=data,
         created_at=now,
-    )  # fmt: skip
+    )
 
 
 def _set_status(
-    organization: Organization, actor: Principal, alert: Alert, status: str, now: datetime,
-    ip_address: str | None, extra: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
+    organization: Organization,
+    actor: Principal,
+    alert: Alert,
+    status: str,
+    now: datetime,
+    ip_address: str | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     previous = alert.status
     alert.status = status
     if alert.first_action_at is None:
         alert.first_action_at = now
-    alert.save(update_fields=["status", "first_action_at", "outcome", "resolution_note",
-                              "resolved_at"])  # fmt: skip
+    alert.save(
+        update_fields=["status", "first_action_at", "outcome", "resolution_note", "resolved_at"]
+    )
     data = {"from": previous, "to": status, **(extra or {})}
     _event(alert, actor, "status", data, now)
-    audit_record(organization=organization, actor=actor, action="alert.status_changed",
-                 target=alert, data=data, ip_address=ip_address)  # fmt: skip
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="alert.status_changed",
+        target=alert,
+        data=data,
+        ip_address=ip_address,
+    )
 
 
 @transaction.atomic
 def alert_start(
-    *, organization: Organization, actor: Principal, alert: Alert,
-    ip_address: str | None = None, now: datetime | None = None,
-) -> Alert:  # fmt: skip
+    *,
+    organization: Organization,
+    actor: Principal,
+    alert: Alert,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> Alert:
     """new -> in progress: someone took it; this is the first action the SLA waits for."""
     require(actor, Action.ALERT_WORK, alert)
     alert = _locked(organization, alert)
@@ -347,24 +418,29 @@ def alert_start(
             "Only a new alert can be started.",
             fields={"status": [f"The alert is {alert.get_status_display().lower()}."]},
         )
-    _set_status(organization, actor, alert, AlertStatus.IN_PROGRESS, now or timezone.now(),
-                ip_address)  # fmt: skip
+    _set_status(
+        organization, actor, alert, AlertStatus.IN_PROGRESS, now or timezone.now(), ip_address
+    )
     return alert
 
 
 @transaction.atomic
 def alert_resolve(
-    *, organization: Organization, actor: Principal, alert: Alert, outcome: str, note: str,
-    ip_address: str | None = None, now: datetime | None = None,
-) -> Alert:  # fmt: skip
+    *,
+    organization: Organization,
+    actor: Principal,
+    alert: Alert,
+    outcome: str,
+    note: str,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> Alert:
     """Close the loop: the outcome and a note saying what was done are required."""
     require(actor, Action.ALERT_WORK, alert)
     errors: dict[str, list[str]] = {}
     note = (note or "").strip()
     if outcome not in AlertOutcome.values:
-        errors["outcome"] = [
-            "Choose one of: " + ", ".join(AlertOutcome.values) + "."
-        ]
+        errors["outcome"] = ["Choose one of: " + ", ".join(AlertOutcome.values) + "."]
     if not note:
         errors["note"] = ["Write what was done: a resolved alert needs a note."]
     elif len(note) > MAX_NOTE:
@@ -373,14 +449,16 @@ def alert_resolve(
         raise ValidationFailed("The alert was not resolved.", fields=errors)
     alert = _locked(organization, alert)
     if alert.status == AlertStatus.RESOLVED:
-        raise Conflict("The alert is already resolved.",
-                       fields={"status": ["The alert is resolved."]})  # fmt: skip
+        raise Conflict(
+            "The alert is already resolved.", fields={"status": ["The alert is resolved."]}
+        )
     now = now or timezone.now()
     alert.outcome = outcome
     alert.resolution_note = note
     alert.resolved_at = now
-    _set_status(organization, actor, alert, AlertStatus.RESOLVED, now, ip_address,
-                {"outcome": outcome})  # fmt: skip
+    _set_status(
+        organization, actor, alert, AlertStatus.RESOLVED, now, ip_address, {"outcome": outcome}
+    )
     return alert
 
 
@@ -405,16 +483,23 @@ def _member_user_id(organization: Organization, assignee_id: Any) -> int:
 
 @transaction.atomic
 def alert_assign(
-    *, organization: Organization, actor: Principal, alert: Alert, assignee_id: int | None,
-    ip_address: str | None = None, now: datetime | None = None,
-) -> Alert:  # fmt: skip
+    *,
+    organization: Organization,
+    actor: Principal,
+    alert: Alert,
+    assignee_id: int | None,
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> Alert:
     """Give the alert to another member (or to nobody: None); the new assignee is told."""
     require(actor, Action.ALERT_WORK, alert)
     user_id = None if assignee_id in (None, "") else _member_user_id(organization, assignee_id)
     alert = _locked(organization, alert)
     if alert.status == AlertStatus.RESOLVED:
-        raise Conflict("A resolved alert cannot be reassigned.",
-                       fields={"assignee": ["The alert is resolved."]})  # fmt: skip
+        raise Conflict(
+            "A resolved alert cannot be reassigned.",
+            fields={"assignee": ["The alert is resolved."]},
+        )
     if alert.assignee_id == user_id:
         return alert
     now = now or timezone.now()
@@ -424,8 +509,14 @@ def alert_assign(
     alert.save(update_fields=["assignee", "notified_at"])
     data = {"from": previous, "to": user_id}
     _event(alert, actor, "assigned", data, now)
-    audit_record(organization=organization, actor=actor, action="alert.reassigned",
-                 target=alert, data=data, ip_address=ip_address)  # fmt: skip
+    audit_record(
+        organization=organization,
+        actor=actor,
+        action="alert.reassigned",
+        target=alert,
+        data=data,
+        ip_address=ip_address,
+    )
     if user_id is not None:
         alert_ids = [alert.pk]
         transaction.on_commit(lambda: _queue_notify(organization.pk, alert_ids=alert_ids))
@@ -434,21 +525,32 @@ def alert_assign(
 
 @transaction.atomic
 def alert_update(
-    *, organization: Organization, actor: Principal, alert: Alert, fields: dict[str, Any],
-    ip_address: str | None = None, now: datetime | None = None,
-) -> Alert:  # fmt: skip
+    *,
+    organization: Organization,
+    actor: Principal,
+    alert: Alert,
+    fields: dict[str, Any],
+    ip_address: str | None = None,
+    now: datetime | None = None,
+) -> Alert:
     """The API's PATCH: any of `assignee`, `status` (in_progress / resolved, with `outcome` and
     `note`), in one transaction: a refused part changes nothing."""
     require(actor, Action.ALERT_WORK, alert)
-    common = {"organization": organization, "actor": actor, "ip_address": ip_address, "now": now}
+    common: dict[str, Any] = {
+        "organization": organization,
+        "actor": actor,
+        "ip_address": ip_address,
+        "now": now,
+    }
     if "assignee" in fields:
         alert = alert_assign(alert=alert, assignee_id=fields["assignee"], **common)
     status = fields.get("status")
     if status == AlertStatus.IN_PROGRESS:
         alert = alert_start(alert=alert, **common)
     elif status == AlertStatus.RESOLVED:
-        alert = alert_resolve(alert=alert, outcome=fields.get("outcome", ""),
-                              note=fields.get("note", ""), **common)  # fmt: skip
+        alert = alert_resolve(
+            alert=alert, outcome=fields.get("outcome", ""), note=fields.get("note", ""), **common
+        )
     elif status is not None:
         raise ValidationFailed(
             "An alert can be moved to in_progress or resolved.",
@@ -460,17 +562,23 @@ def alert_update(
 # --- rules ------------------------------------------------------------------------------------
 
 
-def _journey_scales(organization: Organization, journey: Journey) -> dict[str, set[tuple[int, int]]]:
+def _journey_scales(
+    organization: Organization, journey: Journey
+) -> dict[str, set[tuple[int, int]]]:
     """Scales of the journey's customer items that rules compare against, by item kind."""
     scales: dict[str, set[tuple[int, int]]] = defaultdict(set)
     rows = (
         Item.objects.for_organization(organization)
-        .filter(version__questionnaire__journey=journey, audience=Audience.CUSTOMER,
-                kind__in=[ItemKind.RATING, ItemKind.OVERALL, ItemKind.NPS],
-                scale_lo__isnull=False, scale_hi__isnull=False)
+        .filter(
+            version__questionnaire__journey=journey,
+            audience=Audience.CUSTOMER,
+            kind__in=[ItemKind.RATING, ItemKind.OVERALL, ItemKind.NPS],
+            scale_lo__isnull=False,
+            scale_hi__isnull=False,
+        )
         .values_list("kind", "scale_lo", "scale_hi")
         .distinct()
-    )  # fmt: skip
+    )
     for kind, lo, hi in rows:
         scales[kind].add((lo, hi))
     return scales
@@ -516,7 +624,9 @@ def _clean_rules(
             scales = _journey_scales(organization, journey)
         for lo, hi in sorted(scales.get(kind) or {default_scale}):
             if not lo <= threshold <= hi:
-                errors[name] = [f"{threshold} is outside the scale {lo}-{hi} of this journey's items."]
+                errors[name] = [
+                    f"{threshold} is outside the scale {lo}-{hi} of this journey's items."
+                ]
                 break
         else:
             cleaned[name] = threshold
@@ -551,9 +661,13 @@ def _clean_rules(
 
 @transaction.atomic
 def alert_rules_update(
-    *, organization: Organization, actor: Principal, journey: Journey, values: dict[str, Any],
+    *,
+    organization: Organization,
+    actor: Principal,
+    journey: Journey,
+    values: dict[str, Any],
     ip_address: str | None = None,
-) -> AlertRuleSet:  # fmt: skip
+) -> AlertRuleSet:
     """Change a journey's alert rules. Thresholds are raw values on the scale of the journey's
     items (a threshold outside it is refused, naming the field); None means bottom box."""
     require(actor, Action.ALERT_RULES_MANAGE, journey)
@@ -569,11 +683,18 @@ def alert_rules_update(
         setattr(rule_set, name, value)
     rule_set.save()
     after = {name: getattr(rule_set, name) for name in RULE_FIELDS}
-    changed = {name: [before[name], after[name]] for name in RULE_FIELDS
-               if before[name] != after[name]}  # fmt: skip
+    changed = {
+        name: [before[name], after[name]] for name in RULE_FIELDS if before[name] != after[name]
+    }
     if changed:
-        audit_record(organization=organization, actor=actor, action="alert_rules.updated",
-                     target=journey, data={"changed": changed}, ip_address=ip_address)  # fmt: skip
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="alert_rules.updated",
+            target=journey,
+            data={"changed": changed},
+            ip_address=ip_address,
+        )
     return rule_set
 
 
@@ -582,15 +703,19 @@ def alert_rules_update(
 
 @transaction.atomic
 def contact_questions_add(
-    *, organization: Organization, actor: Principal, questionnaire: Questionnaire,
+    *,
+    organization: Organization,
+    actor: Principal,
+    questionnaire: Questionnaire,
     ip_address: str | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Add "may we contact you?" and name / email / phone to the customer side of the
     questionnaire's draft (opened from the published version when needed). Returns how many
     items were added (0: it asks already). Publishing is the questionnaire's usual step."""
     require(actor, Action.JOURNEY_EDIT, questionnaire.journey)
-    version = questionnaire_edit_start(organization=organization, actor=actor,
-                                       questionnaire=questionnaire, ip_address=ip_address)  # fmt: skip
+    version = questionnaire_edit_start(
+        organization=organization, actor=actor, questionnaire=questionnaire, ip_address=ip_address
+    )
     existing = set(
         Item.objects.for_organization(organization)
         .filter(version=version, audience=Audience.CUSTOMER)
@@ -603,25 +728,44 @@ def contact_questions_add(
     )
     languages = list(version.languages)
 
-    def texts(by_language: dict[str, str]) -> dict[str, str]:
+    def texts(by_language: Any) -> dict[str, str]:
         return {lang: by_language.get(lang) or by_language["en"] for lang in languages}
 
     rows: list[dict[str, Any]] = [
-        dict(kind=ItemKind.SINGLE_CHOICE, key=CONSENT_KEY, texts=texts(CONSENT_TEXTS),
-             choices=[{"value": c["value"], "texts": texts(c["texts"])} for c in CONSENT_CHOICES]),
-        *(dict(kind=ItemKind.TEXT, key=key, texts=texts(CONTACT_TEXTS[key])) for key in CONTACT_KEYS),
-    ]  # fmt: skip
-    items = []
+        dict(
+            kind=ItemKind.SINGLE_CHOICE,
+            key=CONSENT_KEY,
+            texts=texts(CONSENT_TEXTS),
+            choices=[{"value": c["value"], "texts": texts(c["texts"])} for c in CONSENT_CHOICES],
+        ),
+        *(
+            dict(kind=ItemKind.TEXT, key=key, texts=texts(CONTACT_TEXTS[key]))
+            for key in CONTACT_KEYS
+        ),
+    ]
+    items: list[Item] = []
     for row in rows:
         if row["key"] in existing:
             continue
-        items.append(Item(organization=organization, version=version, audience=Audience.CUSTOMER,
-                          position=position + len(items), **row))  # fmt: skip
+        items.append(
+            Item(
+                organization=organization,
+                version=version,
+                audience=Audience.CUSTOMER,
+                position=position + len(items),
+                **row,
+            )
+        )
     Item.objects.bulk_create(items)
     if items:
-        audit_record(organization=organization, actor=actor, action="alert_rules.contact_questions_added",
-                     target=questionnaire, data={"version": version.number, "items": len(items)},
-                     ip_address=ip_address)  # fmt: skip
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action="alert_rules.contact_questions_added",
+            target=questionnaire,
+            data={"version": version.number, "items": len(items)},
+            ip_address=ip_address,
+        )
     return len(items)
 
 
@@ -635,7 +779,9 @@ def notification_preference_set(
     """The acting member's choice: an email per alert, or a daily digest."""
     require(actor, Action.ALERT_VIEW)
     if actor.user is None:
-        raise ValidationFailed("Only members have alert emails.", fields={"mode": ["Not a member."]})
+        raise ValidationFailed(
+            "Only members have alert emails.", fields={"mode": ["Not a member."]}
+        )
     if mode not in NotificationMode.values:
         raise ValidationFailed(
             "Choose how to hear about alerts.",

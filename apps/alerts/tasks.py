@@ -11,9 +11,11 @@ from apps.core.tenancy import organization_context
 
 @shared_task
 def notify_assignees(
-    *, organization_id: int, response_ids: list[int] | None = None,
+    *,
+    organization_id: int,
+    response_ids: list[int] | None = None,
     alert_ids: list[int] | None = None,
-) -> int:  # fmt: skip
+) -> int:
     from apps.organizations.models import Organization
 
     from .notifications import alerts_notify
@@ -22,8 +24,9 @@ def notify_assignees(
     if organization is None:
         return 0
     with organization_context(organization):
-        return alerts_notify(organization=organization, response_ids=response_ids or [],
-                             alert_ids=alert_ids or [])  # fmt: skip
+        return alerts_notify(
+            organization=organization, response_ids=response_ids or [], alert_ids=alert_ids or []
+        )
 
 
 @shared_task

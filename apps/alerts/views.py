@@ -50,8 +50,11 @@ class AlertsBase(OrganizationView):
         return journey
 
     def service_kwargs(self) -> dict[str, Any]:
-        return {"organization": self.organization, "actor": self.principal,
-                "ip_address": client_ip(self.request)}  # fmt: skip
+        return {
+            "organization": self.organization,
+            "actor": self.principal,
+            "ip_address": client_ip(self.request),
+        }
 
 
 class InboxView(AlertsBase):
@@ -65,10 +68,10 @@ class InboxView(AlertsBase):
             .select_related("journey")
             .order_by("journey__name", "stage__position", "position")
         )
-        form = AlertFilterForm(request.GET or None, journeys=journeys, touchpoints=touchpoints,
-                               members=members)  # fmt: skip
-        alert_filter, errors = selectors.alert_filter_parse(request.GET,
-                                                            me=self.principal.user_id)  # fmt: skip
+        form = AlertFilterForm(
+            request.GET or None, journeys=journeys, touchpoints=touchpoints, members=members
+        )
+        alert_filter, errors = selectors.alert_filter_parse(request.GET, me=self.principal.user_id)
         if form.is_bound:
             form.is_valid()
             for name, field_errors in errors.items():
@@ -82,11 +85,19 @@ class InboxView(AlertsBase):
         query.pop("page", None)
         now = timezone.now()
         rows = [(alert, alert.is_overdue(now)) for alert in page.object_list]
-        return render(request, "alerts/inbox.html", self.get_context_data(
-            form=form, page=page, rows=rows, query=query.urlencode(),
-            filtered=bool(query), journeys=journeys,
-            can_manage_rules=can(self.principal, Action.ALERT_RULES_MANAGE),
-        ))  # fmt: skip
+        return render(
+            request,
+            "alerts/inbox.html",
+            self.get_context_data(
+                form=form,
+                page=page,
+                rows=rows,
+                query=query.urlencode(),
+                filtered=bool(query),
+                journeys=journeys,
+                can_manage_rules=can(self.principal, Action.ALERT_RULES_MANAGE),
+            ),
+        )
 
 
 class AlertView(AlertsBase):
@@ -95,8 +106,9 @@ class AlertView(AlertsBase):
 
     def _render(self, request: HttpRequest, alert: Alert, **forms_: Any) -> HttpResponse:
         members = selectors.assignable_members(organization=self.organization)
-        detail = selectors.alert_detail(organization=self.organization, alert=alert,
-                                        language=get_language() or "en")  # fmt: skip
+        detail = selectors.alert_detail(
+            organization=self.organization, alert=alert, language=get_language() or "en"
+        )
         context = {
             "alert": alert,
             "detail": detail,
@@ -106,8 +118,12 @@ class AlertView(AlertsBase):
             "assign_form": forms_.get("assign_form")
             or AssignForm(members=members, initial={"assignee": alert.assignee_id or ""}),
         }
-        return render(request, "alerts/detail.html", self.get_context_data(**context),
-                      status=400 if forms_ else 200)  # fmt: skip
+        return render(
+            request,
+            "alerts/detail.html",
+            self.get_context_data(**context),
+            status=400 if forms_ else 200,
+        )
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._render(request, self.alert(pk))
@@ -123,10 +139,13 @@ class AlertView(AlertsBase):
             if not form.is_valid():
                 return self._render(request, alert, resolve_form=form)
             _done, ok = call_service(
-                services.alert_resolve, form=form, alert=alert,
-                outcome=form.cleaned_data["outcome"], note=form.cleaned_data["note"],
+                services.alert_resolve,
+                form=form,
+                alert=alert,
+                outcome=form.cleaned_data["outcome"],
+                note=form.cleaned_data["note"],
                 **self.service_kwargs(),
-            )  # fmt: skip
+            )
             if not ok:
                 return self._render(request, alert, resolve_form=form)
             messages.success(request, _("The alert is resolved."))
@@ -136,8 +155,13 @@ class AlertView(AlertsBase):
             # The choices are members only; any other id is still sent to the service, which
             # refuses it naming the field.
             raw = request.POST.get("assignee", "")
-            _done, ok = call_service(services.alert_assign, form=form, alert=alert,
-                                     assignee_id=raw or None, **self.service_kwargs())  # fmt: skip
+            _done, ok = call_service(
+                services.alert_assign,
+                form=form,
+                alert=alert,
+                assignee_id=raw or None,
+                **self.service_kwargs(),
+            )
             if not ok:
                 return self._render(request, alert, assign_form=form)
             messages.success(request, _("The alert was reassigned."))
@@ -149,8 +173,9 @@ class AlertView(AlertsBase):
 class RulesView(AlertsBase):
     """A journey's alert rules and SLA, and asking its customers for contact consent."""
 
-    def _render(self, request: HttpRequest, journey: Journey, form: RulesForm,
-                status: int = 200) -> HttpResponse:  # fmt: skip
+    def _render(
+        self, request: HttpRequest, journey: Journey, form: RulesForm, status: int = 200
+    ) -> HttpResponse:
         questionnaires = list(
             survey_selectors.questionnaires_for_journey(
                 organization=self.organization, journey=journey
@@ -160,25 +185,38 @@ class RulesView(AlertsBase):
             organization=self.organization, questionnaires=questionnaires
         )
         panel = selectors.dashboard_figures(organization=self.organization, journey=journey)
-        return render(request, "alerts/rules.html", self.get_context_data(
-            journey=journey, form=form, questionnaires=questionnaires, asking=asking,
-            alerts_panel=panel,
-            can_manage=can(self.principal, Action.ALERT_RULES_MANAGE, journey),
-        ), status=status)  # fmt: skip
+        return render(
+            request,
+            "alerts/rules.html",
+            self.get_context_data(
+                journey=journey,
+                form=form,
+                questionnaires=questionnaires,
+                asking=asking,
+                alerts_panel=panel,
+                can_manage=can(self.principal, Action.ALERT_RULES_MANAGE, journey),
+            ),
+            status=status,
+        )
 
     def get(self, request: HttpRequest, journey_id: int) -> HttpResponse:
         journey = self.journey(journey_id)
         rules = selectors.alert_rules_get(organization=self.organization, journey=journey)
         initial = {
-            "enabled": rules.enabled, "rating_enabled": rules.rating_enabled,
-            "rating_threshold": rules.rating_threshold if rules.rating_threshold is not None else "",
-            "nps_enabled": rules.nps_enabled, "nps_threshold": rules.nps_threshold,
+            "enabled": rules.enabled,
+            "rating_enabled": rules.rating_enabled,
+            "rating_threshold": rules.rating_threshold
+            if rules.rating_threshold is not None
+            else "",
+            "nps_enabled": rules.nps_enabled,
+            "nps_threshold": rules.nps_threshold,
             "overall_enabled": rules.overall_enabled,
             "overall_threshold": (
                 rules.overall_threshold if rules.overall_threshold is not None else ""
             ),
-            "keywords": ", ".join(rules.keywords or []), "sla_hours": rules.sla_hours,
-        }  # fmt: skip
+            "keywords": ", ".join(rules.keywords or []),
+            "sla_hours": rules.sla_hours,
+        }
         return self._render(request, journey, RulesForm(initial=initial))
 
     def post(self, request: HttpRequest, journey_id: int) -> HttpResponse:
@@ -186,8 +224,13 @@ class RulesView(AlertsBase):
         form = RulesForm(request.POST)
         if not form.is_valid():
             return self._render(request, journey, form, status=400)
-        _rules, ok = call_service(services.alert_rules_update, form=form, journey=journey,
-                                  values=form.service_values(), **self.service_kwargs())  # fmt: skip
+        _rules, ok = call_service(
+            services.alert_rules_update,
+            form=form,
+            journey=journey,
+            values=form.service_values(),
+            **self.service_kwargs(),
+        )
         if not ok:
             return self._render(request, journey, form, status=400)
         messages.success(request, _("The alert rules were saved."))
@@ -206,11 +249,17 @@ class ContactQuestionsView(AlertsBase):
         )
         if questionnaire is None:
             raise Http404
-        added, _ok = call_service(services.contact_questions_add, questionnaire=questionnaire,
-                                  **self.service_kwargs())  # fmt: skip
+        added, _ok = call_service(
+            services.contact_questions_add, questionnaire=questionnaire, **self.service_kwargs()
+        )
         if added:
-            messages.success(request, _("The contact questions were added to the draft: "
-                                        "publish the questionnaire to ask them."))  # fmt: skip
+            messages.success(
+                request,
+                _(
+                    "The contact questions were added to the draft: "
+                    "publish the questionnaire to ask them."
+                ),
+            )
         else:
             messages.info(request, _("The questionnaire asks for contact consent already."))
         return redirect("alerts:rules", self.organization.slug, questionnaire.journey_id)
@@ -220,18 +269,23 @@ class SettingsView(AlertsBase):
     """The member's own choice: an email per alert, or one digest a day."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        mode = selectors.notification_mode(organization=self.organization,
-                                           user_id=request.user.pk)  # fmt: skip
-        return render(request, "alerts/settings.html",
-                      self.get_context_data(form=PreferenceForm(initial={"mode": mode})))  # fmt: skip
+        mode = selectors.notification_mode(organization=self.organization, user_id=request.user.pk)
+        return render(
+            request,
+            "alerts/settings.html",
+            self.get_context_data(form=PreferenceForm(initial={"mode": mode})),
+        )
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = PreferenceForm(request.POST)
         if form.is_valid():
-            _pref, ok = call_service(services.notification_preference_set, form=form,
-                                     mode=form.cleaned_data["mode"], **self.service_kwargs())  # fmt: skip
+            _pref, ok = call_service(
+                services.notification_preference_set,
+                form=form,
+                mode=form.cleaned_data["mode"],
+                **self.service_kwargs(),
+            )
             if ok:
                 messages.success(request, _("Your alert email choice was saved."))
                 return redirect("alerts:settings", self.organization.slug)
-        return render(request, "alerts/settings.html", self.get_context_data(form=form),
-                      status=400)  # fmt: skip
+        return render(request, "alerts/settings.html", self.get_context_data(form=form), status=400)

@@ -25,8 +25,12 @@ T0 = timezone.now().replace(microsecond=0)
 def unhappy(journey, touchpoint_index: int = 0, value: int = 1) -> dict:
     """Answers with a bottom-box ease rating on one touchpoint; NPS 9, overall 4 (happy)."""
     tp = journey.touchpoints_in_order[touchpoint_index]
-    return {rating_key(tp, "ease"): value, rating_key(tp, "effectiveness"): 4, "nps": 9,
-            "overall": 4}  # fmt: skip
+    return {
+        rating_key(tp, "ease"): value,
+        rating_key(tp, "effectiveness"): 4,
+        "nps": 9,
+        "overall": 4,
+    }
 
 
 def happy(journey) -> dict:
@@ -51,5 +55,5 @@ def hours(n: float) -> timedelta:
 
 
 @pytest.fixture
-def journey(scoring_journey, scoring_questionnaire):
+def journey(scoring_journey, scoring_questionnaire):  # noqa: F811 - fixtures
     return scoring_journey

@@ -30,15 +30,24 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def link(org, analyst, journey, scoring_questionnaire):
     actor = principal(org, analyst)
-    assert contact_questions_add(organization=org, actor=actor,
-                                 questionnaire=scoring_questionnaire) == 4  # fmt: skip
+    assert (
+        contact_questions_add(organization=org, actor=actor, questionnaire=scoring_questionnaire)
+        == 4
+    )
     # Asking twice adds nothing.
-    assert contact_questions_add(organization=org, actor=actor,
-                                 questionnaire=scoring_questionnaire) == 0  # fmt: skip
+    assert (
+        contact_questions_add(organization=org, actor=actor, questionnaire=scoring_questionnaire)
+        == 0
+    )
     questionnaire_publish(organization=org, actor=actor, questionnaire=scoring_questionnaire)
     scoring_questionnaire.refresh_from_db()
-    return link_create(organization=org, actor=actor, questionnaire=scoring_questionnaire,
-                       audience="customer", name="web")  # fmt: skip
+    return link_create(
+        organization=org,
+        actor=actor,
+        questionnaire=scoring_questionnaire,
+        audience="customer",
+        name="web",
+    )
 
 
 def submit(link, journey, extra: dict[str, str], on_stored=None):
@@ -51,14 +60,22 @@ def submit(link, journey, extra: dict[str, str], on_stored=None):
             data[field_name(item)] = ["yes" if item.touchpoint_id == web.pk else "no"]
         elif item.key in answers:
             data[field_name(item)] = [answers[item.key]]
-    respondent = Respondent(idempotency_key=uuid.uuid4(), language="en",
-                            started_at=timezone.now() - timedelta(seconds=60), segment={})  # fmt: skip
-    return response_submit(link=link, items=items, data=data, respondent=respondent,
-                           on_stored=on_stored)  # fmt: skip
+    respondent = Respondent(
+        idempotency_key=uuid.uuid4(),
+        language="en",
+        started_at=timezone.now() - timedelta(seconds=60),
+        segment={},
+    )
+    return response_submit(
+        link=link, items=items, data=data, respondent=respondent, on_stored=on_stored
+    )
 
 
-DETAILS = {"contact:name": "Maija Meikäläinen", "contact:email": "maija@example.fi",
-           "contact:phone": "+358 40 123 4567"}  # fmt: skip
+DETAILS = {
+    "contact:name": "Maija Meikäläinen",
+    "contact:email": "maija@example.fi",
+    "contact:phone": "+358 40 123 4567",
+}
 
 
 def _stored_keys(org, response):
@@ -82,15 +99,20 @@ def test_with_consent_the_details_are_stored_and_shown(org, analyst, journey, li
     assert {CONSENT_KEY, *DETAILS} <= _stored_keys(org, response)
     process(org)
     contact, alert = _contact_via_api(org, analyst)
-    assert contact == {"name": "Maija Meikäläinen", "email": "maija@example.fi",
-                       "phone": "+358 40 123 4567"}  # fmt: skip
+    assert contact == {
+        "name": "Maija Meikäläinen",
+        "email": "maija@example.fi",
+        "phone": "+358 40 123 4567",
+    }
     client.force_login(analyst)
     page = client.get(reverse("alerts:detail", args=[org.slug, alert.pk])).content.decode()
     assert "maija@example.fi" in page
 
 
 @pytest.mark.parametrize("consent", ["no", None])
-def test_without_consent_no_details_are_stored_or_shown(org, analyst, journey, link, consent, client):
+def test_without_consent_no_details_are_stored_or_shown(
+    org, analyst, journey, link, consent, client
+):
     extra = dict(DETAILS)
     if consent:
         extra[CONSENT_KEY] = consent
@@ -118,11 +140,17 @@ def test_a_bad_email_with_consent_is_refused_naming_the_field(org, journey, link
 def _invitation(org, link):
     contacts = ContactList.objects.create(organization=org, name="Customers", audience="customer")
     campaign = Campaign.objects.create(
-        organization=org, name="Spring", questionnaire=link.questionnaire, audience="customer",
-        contact_list=contacts, subjects={"en": "Hi"}, bodies={"en": "{{ link }}"},
-    )  # fmt: skip
-    return SurveyInvitation.objects.create(organization=org, campaign=campaign,
-                                           email="pekka@example.fi", name="Pekka")  # fmt: skip
+        organization=org,
+        name="Spring",
+        questionnaire=link.questionnaire,
+        audience="customer",
+        contact_list=contacts,
+        subjects={"en": "Hi"},
+        bodies={"en": "{{ link }}"},
+    )
+    return SurveyInvitation.objects.create(
+        organization=org, campaign=campaign, email="pekka@example.fi", name="Pekka"
+    )
 
 
 @pytest.mark.parametrize(("consent", "shown"), [("yes", True), ("no", False), (None, False)])

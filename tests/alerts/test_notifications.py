@@ -55,8 +55,12 @@ def test_a_reassigned_alert_is_announced_to_the_new_assignee(
         process(org)
     ben = member(org)
     with django_capture_on_commit_callbacks(execute=True):
-        alert_assign(organization=org, actor=principal(org, analyst), alert=alerts_of(org)[0],
-                     assignee_id=ben.pk)  # fmt: skip
+        alert_assign(
+            organization=org,
+            actor=principal(org, analyst),
+            alert=alerts_of(org)[0],
+            assignee_id=ben.pk,
+        )
     assert len(smtp.sink.to(ben.email)) == 1
 
 
@@ -84,9 +88,7 @@ def test_the_digest_goes_out_once_a_day_from_seven_in_the_organisations_time_zon
     assert smtp.sink.count == 1
 
 
-def test_overdue_reminder_then_escalation_each_once(
-    org, journey, response_store, people, smtp
-):
+def test_overdue_reminder_then_escalation_each_once(org, journey, response_store, people, smtp):
     anna, olivia = people
     response_store.add("customer", unhappy(journey, 0))
     process(org)
@@ -111,8 +113,12 @@ def test_an_alert_acted_on_in_time_is_neither_reminded_nor_escalated(
     response_store.add("customer", unhappy(journey, 0))
     process(org)
     (alert,) = alerts_of(org)
-    alert_start(organization=org, actor=principal(org, analyst), alert=alert,
-                now=alert.created_at + hours(2))  # fmt: skip
+    alert_start(
+        organization=org,
+        actor=principal(org, analyst),
+        alert=alert,
+        now=alert.created_at + hours(2),
+    )
     assert alerts_sla_tick(now=alert.created_at + hours(100)) == {"reminded": 0, "escalated": 0}
     assert smtp.sink.count == 0
     assert not Alert.objects.for_organization(org).get().is_overdue(alert.created_at + hours(100))

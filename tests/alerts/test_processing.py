@@ -16,7 +16,9 @@ from .conftest import alerts_of, member, process, rating_key, unhappy
 pytestmark = pytest.mark.django_db
 
 
-def test_reprocessing_and_rescoring_never_raise_a_second_alert(org, analyst, journey, response_store):
+def test_reprocessing_and_rescoring_never_raise_a_second_alert(
+    org, analyst, journey, response_store
+):
     response = response_store.add("customer", unhappy(journey))
     process(org)
     (alert,) = alerts_of(org)
@@ -51,8 +53,13 @@ def test_the_database_refuses_a_second_alert_for_a_response(org, journey, respon
     process(org)
     (alert,) = alerts_of(org)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Alert.objects.create(organization=org, response_id=alert.response_id, journey=journey,
-                             due_at=alert.due_at, escalate_at=alert.escalate_at)  # fmt: skip
+        Alert.objects.create(
+            organization=org,
+            response_id=alert.response_id,
+            journey=journey,
+            due_at=alert.due_at,
+            escalate_at=alert.escalate_at,
+        )
 
 
 def _owners(journey, web=None, support=None, journey_owner=None):
@@ -67,8 +74,12 @@ def _owners(journey, web=None, support=None, journey_owner=None):
 
 def _two_touchpoints_low(journey, web_ease, support_ease):
     web, support, _invoice = journey.touchpoints_in_order
-    return {rating_key(web, "ease"): web_ease, rating_key(web, "effectiveness"): 5,
-            rating_key(support, "ease"): support_ease, "nps": 9}  # fmt: skip
+    return {
+        rating_key(web, "ease"): web_ease,
+        rating_key(web, "effectiveness"): 5,
+        rating_key(support, "ease"): support_ease,
+        "nps": 9,
+    }
 
 
 def test_the_owner_of_the_lowest_scoring_triggered_touchpoint_gets_it(org, journey, response_store):
@@ -111,8 +122,9 @@ def test_an_owner_who_left_the_organisation_is_passed_over(org, journey, respons
 def test_the_sla_comes_from_the_journey_rules(org, analyst, journey, response_store):
     from apps.alerts.services import alert_rules_update
 
-    alert_rules_update(organization=org, actor=principal(org, analyst), journey=journey,
-                       values={"sla_hours": 4})  # fmt: skip
+    alert_rules_update(
+        organization=org, actor=principal(org, analyst), journey=journey, values={"sla_hours": 4}
+    )
     response_store.add("customer", unhappy(journey))
     process(org)
     (alert,) = alerts_of(org)

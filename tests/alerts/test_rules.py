@@ -28,10 +28,16 @@ def test_bottom_box_is_the_two_lowest_points_or_one_below_five_points():
 
 def test_a_bottom_box_rating_raises_one_alert_listing_every_trigger(org, journey, response_store):
     web, support, _invoice = journey.touchpoints_in_order
-    response = response_store.add("customer", {
-        rating_key(web, "ease"): 2, rating_key(web, "emotion"): 1,
-        rating_key(support, "ease"): 3, "nps": 4, "overall": 1,
-    })  # fmt: skip
+    response = response_store.add(
+        "customer",
+        {
+            rating_key(web, "ease"): 2,
+            rating_key(web, "emotion"): 1,
+            rating_key(support, "ease"): 3,
+            "nps": 4,
+            "overall": 1,
+        },
+    )
     response_store.add("customer", happy(journey))
     process(org)
     (alert,) = alerts_of(org)
@@ -39,8 +45,12 @@ def test_a_bottom_box_rating_raises_one_alert_listing_every_trigger(org, journey
     assert alert.journey_id == journey.pk
     assert alert.touchpoint_id == web.pk
     kinds = [(t["kind"], t.get("dimension"), t["value"]) for t in alert.triggers]
-    assert kinds == [("rating", "ease", 2), ("rating", "emotion", 1), ("nps", None, 4),
-                     ("overall", None, 1)]  # fmt: skip
+    assert kinds == [
+        ("rating", "ease", 2),
+        ("rating", "emotion", 1),
+        ("nps", None, 4),
+        ("overall", None, 1),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -60,8 +70,9 @@ def test_nps_detractors_and_low_overall_satisfaction(org, journey, response_stor
 
 def test_not_applicable_and_a_rating_of_three_raise_nothing(org, journey, response_store):
     web = journey.touchpoints_in_order[0]
-    response_store.add("customer", {rating_key(web, "ease"): "na", rating_key(web, "emotion"): 3,
-                                    "nps": 8})  # fmt: skip
+    response_store.add(
+        "customer", {rating_key(web, "ease"): "na", rating_key(web, "emotion"): 3, "nps": 8}
+    )
     process(org)
     assert alerts_of(org) == []
 
@@ -76,13 +87,19 @@ def test_employee_responses_never_raise_alerts(org, journey, response_store):
 def test_keywords_match_comments_case_insensitively_in_finnish_too(
     org, analyst, journey, response_store
 ):
-    alert_rules_update(organization=org, actor=principal(org, analyst), journey=journey,
-                       values={"keywords": ["Huono", "peruutan", "angry"]})  # fmt: skip
+    alert_rules_update(
+        organization=org,
+        actor=principal(org, analyst),
+        journey=journey,
+        values={"keywords": ["Huono", "peruutan", "angry"]},
+    )
     web = journey.touchpoints_in_order[0]
-    hit = response_store.add("customer", {"nps": 9, "overall": 5,
-                                          "comment": "Palvelu oli HUONOA, PERUUTAN tilauksen."})  # fmt: skip
-    tp_hit = response_store.add("customer", {"nps": 9, rating_key(web, "ease"): 5,
-                                             f"tp:{web.pk}:comment": "I am Angry."})  # fmt: skip
+    hit = response_store.add(
+        "customer", {"nps": 9, "overall": 5, "comment": "Palvelu oli HUONOA, PERUUTAN tilauksen."}
+    )
+    tp_hit = response_store.add(
+        "customer", {"nps": 9, rating_key(web, "ease"): 5, f"tp:{web.pk}:comment": "I am Angry."}
+    )
     response_store.add("customer", {"nps": 9, "comment": "Hyvä palvelu, kiitos!"})
     process(org)
     alerts = {a.response_id: a for a in alerts_of(org)}
@@ -96,8 +113,12 @@ def test_keywords_match_comments_case_insensitively_in_finnish_too(
 def test_configured_thresholds_and_switched_off_rules(org, analyst, journey, response_store):
     actor = principal(org, analyst)
     web = journey.touchpoints_in_order[0]
-    alert_rules_update(organization=org, actor=actor, journey=journey,
-                       values={"rating_threshold": 3, "nps_enabled": False})  # fmt: skip
+    alert_rules_update(
+        organization=org,
+        actor=actor,
+        journey=journey,
+        values={"rating_threshold": 3, "nps_enabled": False},
+    )
     three = response_store.add("customer", {rating_key(web, "ease"): 3, "nps": 9})
     response_store.add("customer", {rating_key(web, "ease"): 4, "nps": 0})  # NPS rule off
     process(org)
@@ -110,9 +131,15 @@ def test_configured_thresholds_and_switched_off_rules(org, analyst, journey, res
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("rating_threshold", 6), ("rating_threshold", 0), ("overall_threshold", 9),
-     ("nps_threshold", 11), ("nps_threshold", -1), ("sla_hours", 0)],
-)  # fmt: skip
+    [
+        ("rating_threshold", 6),
+        ("rating_threshold", 0),
+        ("overall_threshold", 9),
+        ("nps_threshold", 11),
+        ("nps_threshold", -1),
+        ("sla_hours", 0),
+    ],
+)
 def test_a_threshold_outside_the_scale_is_refused_naming_the_field_and_nothing_changes(
     org, analyst, journey, field, value
 ):
@@ -120,8 +147,12 @@ def test_a_threshold_outside_the_scale_is_refused_naming_the_field_and_nothing_c
     alert_rules_update(organization=org, actor=actor, journey=journey, values={"keywords": ["x"]})
     audits = AuditEntry.objects.for_organization(org).count()
     with pytest.raises(ValidationFailed) as caught:
-        alert_rules_update(organization=org, actor=actor, journey=journey,
-                           values={field: value, "keywords": ["changed"]})  # fmt: skip
+        alert_rules_update(
+            organization=org,
+            actor=actor,
+            journey=journey,
+            values={field: value, "keywords": ["changed"]},
+        )
     assert list(caught.value.fields) == [field]
     rules = AlertRuleSet.objects.for_organization(org).get(journey=journey)
     assert rules.keywords == ["x"] and getattr(rules, field) != value
@@ -129,8 +160,12 @@ def test_a_threshold_outside_the_scale_is_refused_naming_the_field_and_nothing_c
 
 
 def test_rule_changes_are_audited(org, analyst, journey):
-    alert_rules_update(organization=org, actor=principal(org, analyst), journey=journey,
-                       values={"rating_threshold": 1, "sla_hours": 8})  # fmt: skip
+    alert_rules_update(
+        organization=org,
+        actor=principal(org, analyst),
+        journey=journey,
+        values={"rating_threshold": 1, "sla_hours": 8},
+    )
     entry = AuditEntry.objects.for_organization(org).get(action="alert_rules.updated")
     assert entry.data["changed"] == {"rating_threshold": [None, 1], "sla_hours": [24, 8]}
 
@@ -139,8 +174,9 @@ def test_a_viewer_may_not_change_rules(org, viewer, journey):
     from apps.core.errors import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        alert_rules_update(organization=org, actor=principal(org, viewer), journey=journey,
-                           values={"sla_hours": 2})  # fmt: skip
+        alert_rules_update(
+            organization=org, actor=principal(org, viewer), journey=journey, values={"sla_hours": 2}
+        )
 
 
 def test_raising_costs_two_queries_per_batch_whatever_its_size(
@@ -150,24 +186,34 @@ def test_raising_costs_two_queries_per_batch_whatever_its_size(
 
     def rows(count):
         return [
-            ResponseRow("customer" if i % 4 else "employee",
-                        {rating_key(web, "ease"): 1 + i % 5, rating_key(support, "emotion"): 1 + i % 3,
-                         rating_key(invoice, "ease"): 2, "nps": i % 11, "overall": 1 + i % 5,
-                         "comment": "huono" if i % 7 == 0 else "ok"})
+            ResponseRow(
+                "customer" if i % 4 else "employee",
+                {
+                    rating_key(web, "ease"): 1 + i % 5,
+                    rating_key(support, "emotion"): 1 + i % 3,
+                    rating_key(invoice, "ease"): 2,
+                    "nps": i % 11,
+                    "overall": 1 + i % 5,
+                    "comment": "huono" if i % 7 == 0 else "ok",
+                },
+            )
             for i in range(count)
-        ]  # fmt: skip
+        ]
 
     for size in (3, 300):
         responses = response_store.add_many(rows(size))
         with django_assert_num_queries(2):
-            raised = alerts_raise_for_responses(organization_id=org.pk,
-                                                response_ids=[r.pk for r in responses])  # fmt: skip
+            raised = alerts_raise_for_responses(
+                organization_id=org.pk, response_ids=[r.pk for r in responses]
+            )
         assert raised == sum(1 for r in responses if r.audience == "customer")
     # Responses that raise nothing: one query.
     quiet = response_store.add_many([ResponseRow("customer", happy(journey)) for _ in range(5)])
     with CaptureQueriesContext(connection) as queries:
-        assert alerts_raise_for_responses(organization_id=org.pk,
-                                          response_ids=[r.pk for r in quiet]) == 0  # fmt: skip
+        assert (
+            alerts_raise_for_responses(organization_id=org.pk, response_ids=[r.pk for r in quiet])
+            == 0
+        )
     assert len(queries) == 1
 
 

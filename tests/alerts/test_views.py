@@ -51,8 +51,9 @@ def test_an_empty_inbox_says_what_happens_next(org, viewer_client):
 def test_a_viewer_sees_the_alert_but_cannot_resolve_it(org, alert, viewer_client):
     page = viewer_client.get(_detail(org, alert)).content.decode()
     assert "Web shop, ease: 1 on 1-5" in page and 'value="resolve"' not in page
-    response = viewer_client.post(_detail(org, alert), {"action": "resolve",
-                                                        "outcome": "recovered", "note": "x"})  # fmt: skip
+    response = viewer_client.post(
+        _detail(org, alert), {"action": "resolve", "outcome": "recovered", "note": "x"}
+    )
     assert response.status_code == 403
     assert Alert.objects.for_organization(org).get().status == AlertStatus.NEW
 
@@ -64,21 +65,23 @@ def test_a_touchpoint_owner_takes_and_resolves_on_the_page(org, journey, alert, 
     web.save(update_fields=["owner"])
     client.force_login(owner_viewer)
     assert client.post(_detail(org, alert), {"action": "start"}).status_code == 302
-    missing_note = client.post(_detail(org, alert), {"action": "resolve", "outcome": "recovered",
-                                                     "note": ""})  # fmt: skip
+    missing_note = client.post(
+        _detail(org, alert), {"action": "resolve", "outcome": "recovered", "note": ""}
+    )
     assert missing_note.status_code == 400
     assert "a resolved alert needs a note" in missing_note.content.decode()
     assert Alert.objects.for_organization(org).get().status == AlertStatus.IN_PROGRESS
-    done = client.post(_detail(org, alert), {"action": "resolve", "outcome": "recovered",
-                                             "note": "Replaced the order."})  # fmt: skip
+    done = client.post(
+        _detail(org, alert),
+        {"action": "resolve", "outcome": "recovered", "note": "Replaced the order."},
+    )
     assert done.status_code == 302
     assert Alert.objects.for_organization(org).get().status == AlertStatus.RESOLVED
 
 
 def test_reassigning_to_a_non_member_on_the_page_is_an_error(org, alert, owner_client):
     outsider = UserFactory()
-    response = owner_client.post(_detail(org, alert), {"action": "assign",
-                                                       "assignee": outsider.pk})  # fmt: skip
+    response = owner_client.post(_detail(org, alert), {"action": "assign", "assignee": outsider.pk})
     assert response.status_code == 400
     assert "Not a member of this organisation." in response.content.decode()
     assert Alert.objects.for_organization(org).get().assignee_id is None
@@ -87,9 +90,16 @@ def test_reassigning_to_a_non_member_on_the_page_is_an_error(org, alert, owner_c
 def test_the_rules_page_saves_and_refuses_a_threshold_outside_the_scale(org, journey, owner_client):
     url = reverse("alerts:rules", args=[org.slug, journey.pk])
     assert owner_client.get(url).status_code == 200
-    form = {"enabled": "on", "rating_enabled": "on", "rating_threshold": "9", "nps_enabled": "on",
-            "nps_threshold": "6", "overall_threshold": "", "keywords": "huono, angry",
-            "sla_hours": "12"}  # fmt: skip
+    form = {
+        "enabled": "on",
+        "rating_enabled": "on",
+        "rating_threshold": "9",
+        "nps_enabled": "on",
+        "nps_threshold": "6",
+        "overall_threshold": "",
+        "keywords": "huono, angry",
+        "sla_hours": "12",
+    }
     refused = owner_client.post(url, form)
     assert refused.status_code == 400
     assert "outside the scale 1-5" in refused.content.decode()
@@ -97,11 +107,16 @@ def test_the_rules_page_saves_and_refuses_a_threshold_outside_the_scale(org, jou
     assert owner_client.post(url, {**form, "rating_threshold": "2"}).status_code == 302
     rules = AlertRuleSet.objects.for_organization(org).get()
     assert (rules.rating_threshold, rules.keywords, rules.sla_hours, rules.overall_enabled) == (
-        2, ["huono", "angry"], 12, False
+        2,
+        ["huono", "angry"],
+        12,
+        False,
     )
 
 
-def test_the_rules_page_adds_the_contact_questions(org, journey, scoring_questionnaire, owner_client):
+def test_the_rules_page_adds_the_contact_questions(
+    org, journey, scoring_questionnaire, owner_client
+):
     url = reverse("alerts:contact_questions", args=[org.slug, scoring_questionnaire.pk])
     assert owner_client.post(url).status_code == 302
     page = owner_client.get(reverse("alerts:rules", args=[org.slug, journey.pk])).content.decode()
@@ -127,10 +142,22 @@ def test_dashboard_figures_per_journey_and_touchpoint(org, analyst, journey, res
     actor = principal(org, analyst)
     t0 = first.created_at
     alert_start(organization=org, actor=actor, alert=first, now=t0 + timedelta(hours=2))
-    alert_resolve(organization=org, actor=actor, alert=second, outcome="recovered", note="ok",
-                  now=t0 + timedelta(hours=4))  # fmt: skip
-    alert_resolve(organization=org, actor=actor, alert=fourth, outcome="not_recovered",
-                  note="no", now=t0 + timedelta(hours=10))  # fmt: skip
+    alert_resolve(
+        organization=org,
+        actor=actor,
+        alert=second,
+        outcome="recovered",
+        note="ok",
+        now=t0 + timedelta(hours=4),
+    )
+    alert_resolve(
+        organization=org,
+        actor=actor,
+        alert=fourth,
+        outcome="not_recovered",
+        note="no",
+        now=t0 + timedelta(hours=10),
+    )
     with CaptureQueriesContext(connection) as queries:
         panel = dashboard_figures(organization=org, journey=journey, now=t0 + timedelta(hours=30))
     assert len(queries) == 2

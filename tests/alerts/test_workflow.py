@@ -44,8 +44,13 @@ def test_start_then_resolve_with_audit_entries(org, analyst, alert):
     alert.refresh_from_db()
     assert alert.status == AlertStatus.IN_PROGRESS and alert.first_action_at is not None
     first_action = alert.first_action_at
-    alert_resolve(organization=org, actor=actor, alert=alert, outcome="recovered",
-                  note="Called her, sent a new part.")  # fmt: skip
+    alert_resolve(
+        organization=org,
+        actor=actor,
+        alert=alert,
+        outcome="recovered",
+        note="Called her, sent a new part.",
+    )
     alert.refresh_from_db()
     assert (alert.status, alert.outcome) == (AlertStatus.RESOLVED, "recovered")
     assert alert.first_action_at == first_action and alert.resolved_at is not None
@@ -64,8 +69,9 @@ def test_resolving_needs_a_note_and_an_outcome_and_changes_nothing_otherwise(
     org, analyst, alert, outcome, note, field
 ):
     with pytest.raises(ValidationFailed) as caught:
-        alert_resolve(organization=org, actor=principal(org, analyst), alert=alert,
-                      outcome=outcome, note=note)  # fmt: skip
+        alert_resolve(
+            organization=org, actor=principal(org, analyst), alert=alert, outcome=outcome, note=note
+        )
     assert field in caught.value.fields
     alert.refresh_from_db()
     assert alert.status == AlertStatus.NEW and alert.first_action_at is None
@@ -78,8 +84,9 @@ def test_reassigning_to_a_non_member_is_refused_and_changes_nothing(org, other_o
     before = alert.assignee_id
     for candidate in (outsider.pk, stranger.pk, 2_147_483_647, "abc"):
         with pytest.raises(ValidationFailed) as caught:
-            alert_assign(organization=org, actor=principal(org, analyst), alert=alert,
-                         assignee_id=candidate)  # fmt: skip
+            alert_assign(
+                organization=org, actor=principal(org, analyst), alert=alert, assignee_id=candidate
+            )
         assert list(caught.value.fields) == ["assignee"]
     alert.refresh_from_db()
     assert alert.assignee_id == before
@@ -88,8 +95,9 @@ def test_reassigning_to_a_non_member_is_refused_and_changes_nothing(org, other_o
 
 def test_reassigning_to_a_member_is_audited(org, analyst, alert):
     colleague = member(org)
-    alert_assign(organization=org, actor=principal(org, analyst), alert=alert,
-                 assignee_id=colleague.pk)  # fmt: skip
+    alert_assign(
+        organization=org, actor=principal(org, analyst), alert=alert, assignee_id=colleague.pk
+    )
     alert.refresh_from_db()
     assert alert.assignee_id == colleague.pk
     entry = AuditEntry.objects.for_organization(org).get(action="alert.reassigned")
@@ -147,8 +155,11 @@ def test_a_touchpoint_owner_with_the_viewer_role_works_their_alert(org, journey,
     started = client.patch(_url(alert), {"status": "in_progress"}, format="json")
     assert started.status_code == 200, started.json()
     assert started.json()["status"] == "in_progress"
-    resolved = client.patch(_url(alert), {"status": "resolved", "outcome": "could_not_reach",
-                                          "note": "No answer twice."}, format="json")  # fmt: skip
+    resolved = client.patch(
+        _url(alert),
+        {"status": "resolved", "outcome": "could_not_reach", "note": "No answer twice."},
+        format="json",
+    )
     assert resolved.status_code == 200
     assert resolved.json()["outcome"] == "could_not_reach"
 
@@ -156,8 +167,9 @@ def test_a_touchpoint_owner_with_the_viewer_role_works_their_alert(org, journey,
 def test_a_plain_viewer_sees_but_cannot_resolve(org, viewer, alert):
     client = _api(viewer)
     assert client.get(_url(alert)).status_code == 200
-    refused = client.patch(_url(alert), {"status": "resolved", "outcome": "recovered",
-                                         "note": "x"}, format="json")  # fmt: skip
+    refused = client.patch(
+        _url(alert), {"status": "resolved", "outcome": "recovered", "note": "x"}, format="json"
+    )
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "permission_denied"
     alert.refresh_from_db()
@@ -166,8 +178,9 @@ def test_a_plain_viewer_sees_but_cannot_resolve(org, viewer, alert):
 
 def test_the_assignee_works_their_alert_even_as_a_viewer(org, analyst, alert):
     assignee = member(org, "viewer")
-    alert_assign(organization=org, actor=principal(org, analyst), alert=alert,
-                 assignee_id=assignee.pk)  # fmt: skip
+    alert_assign(
+        organization=org, actor=principal(org, analyst), alert=alert, assignee_id=assignee.pk
+    )
     response = _api(assignee).patch(_url(alert), {"status": "in_progress"}, format="json")
     assert response.status_code == 200
 
@@ -176,8 +189,12 @@ def test_another_organisation_gets_404(org, stranger, alert):
     client = _api(stranger)
     assert client.get(_url(alert)).status_code == 404
     assert client.get(_url(alert, slug="rival")).status_code == 404
-    assert client.patch(_url(alert, slug="rival"), {"status": "in_progress"},
-                        format="json").status_code == 404  # fmt: skip
+    assert (
+        client.patch(
+            _url(alert, slug="rival"), {"status": "in_progress"}, format="json"
+        ).status_code
+        == 404
+    )
     assert client.get(_url()).status_code == 404
 
 

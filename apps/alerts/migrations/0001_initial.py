@@ -8,125 +8,302 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('journeys', '0001_initial'),
-        ('organizations', '0001_initial'),
-        ('responses', '0003_answer_fewer_indexes'),
+        ("journeys", "0001_initial"),
+        ("organizations", "0001_initial"),
+        ("responses", "0003_answer_fewer_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('triggers', models.JSONField(default=list)),
-                ('status', models.CharField(choices=[('new', 'New'), ('in_progress', 'In progress'), ('resolved', 'Resolved')], default='new', max_length=16, verbose_name='status')),
-                ('outcome', models.CharField(blank=True, choices=[('recovered', 'Recovered'), ('not_recovered', 'Not recovered'), ('could_not_reach', 'Could not reach')], max_length=16, verbose_name='outcome')),
-                ('resolution_note', models.TextField(blank=True, verbose_name='note')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('due_at', models.DateTimeField()),
-                ('escalate_at', models.DateTimeField()),
-                ('first_action_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('reminded_at', models.DateTimeField(blank=True, null=True)),
-                ('escalated_at', models.DateTimeField(blank=True, null=True)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='assignee')),
-                ('journey', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='journeys.journey')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organizations.organization')),
-                ('response', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='responses.response')),
-                ('touchpoint', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='journeys.touchpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("triggers", models.JSONField(default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("in_progress", "In progress"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="new",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("recovered", "Recovered"),
+                            ("not_recovered", "Not recovered"),
+                            ("could_not_reach", "Could not reach"),
+                        ],
+                        max_length=16,
+                        verbose_name="outcome",
+                    ),
+                ),
+                ("resolution_note", models.TextField(blank=True, verbose_name="note")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("due_at", models.DateTimeField()),
+                ("escalate_at", models.DateTimeField()),
+                ("first_action_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                ("reminded_at", models.DateTimeField(blank=True, null=True)),
+                ("escalated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="assignee",
+                    ),
+                ),
+                (
+                    "journey",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="journeys.journey",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "response",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="responses.response",
+                    ),
+                ),
+                (
+                    "touchpoint",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="journeys.touchpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at', '-id'),
+                "ordering": ("-created_at", "-id"),
             },
             managers=[
-                ('unscoped', django.db.models.manager.Manager()),
+                ("unscoped", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='AlertEvent',
+            name="AlertEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_label', models.CharField(blank=True, max_length=200)),
-                ('kind', models.CharField(max_length=32)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('alert', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='alerts.alert')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organizations.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("actor_label", models.CharField(blank=True, max_length=200)),
+                ("kind", models.CharField(max_length=32)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "alert",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="alerts.alert",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('alert_id', 'created_at', 'id'),
+                "ordering": ("alert_id", "created_at", "id"),
             },
             managers=[
-                ('unscoped', django.db.models.manager.Manager()),
+                ("unscoped", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='AlertNotificationPreference',
+            name="AlertNotificationPreference",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('mode', models.CharField(choices=[('immediate', 'Immediately, one email per alert'), ('digest', 'Once a day, a digest')], default='immediate', max_length=16, verbose_name='alert emails')),
-                ('digest_sent_on', models.DateField(blank=True, null=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organizations.organization')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("immediate", "Immediately, one email per alert"),
+                            ("digest", "Once a day, a digest"),
+                        ],
+                        default="immediate",
+                        max_length=16,
+                        verbose_name="alert emails",
+                    ),
+                ),
+                ("digest_sent_on", models.DateField(blank=True, null=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             managers=[
-                ('unscoped', django.db.models.manager.Manager()),
+                ("unscoped", django.db.models.manager.Manager()),
             ],
         ),
         migrations.CreateModel(
-            name='AlertRuleSet',
+            name="AlertRuleSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True, verbose_name='alerts on')),
-                ('rating_enabled', models.BooleanField(default=True, verbose_name='low touchpoint ratings')),
-                ('rating_threshold', models.SmallIntegerField(blank=True, null=True, verbose_name='touchpoint rating threshold')),
-                ('nps_enabled', models.BooleanField(default=True, verbose_name='NPS detractors')),
-                ('nps_threshold', models.SmallIntegerField(default=6, verbose_name='NPS threshold')),
-                ('overall_enabled', models.BooleanField(default=True, verbose_name='low overall satisfaction')),
-                ('overall_threshold', models.SmallIntegerField(blank=True, null=True, verbose_name='overall satisfaction threshold')),
-                ('keywords', models.JSONField(blank=True, default=list, verbose_name='keywords')),
-                ('sla_hours', models.PositiveSmallIntegerField(default=24, verbose_name='hours to first action')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('journey', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='alert_rules', to='journeys.journey')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='organizations.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True, verbose_name="alerts on")),
+                (
+                    "rating_enabled",
+                    models.BooleanField(default=True, verbose_name="low touchpoint ratings"),
+                ),
+                (
+                    "rating_threshold",
+                    models.SmallIntegerField(
+                        blank=True, null=True, verbose_name="touchpoint rating threshold"
+                    ),
+                ),
+                ("nps_enabled", models.BooleanField(default=True, verbose_name="NPS detractors")),
+                (
+                    "nps_threshold",
+                    models.SmallIntegerField(default=6, verbose_name="NPS threshold"),
+                ),
+                (
+                    "overall_enabled",
+                    models.BooleanField(default=True, verbose_name="low overall satisfaction"),
+                ),
+                (
+                    "overall_threshold",
+                    models.SmallIntegerField(
+                        blank=True, null=True, verbose_name="overall satisfaction threshold"
+                    ),
+                ),
+                ("keywords", models.JSONField(blank=True, default=list, verbose_name="keywords")),
+                (
+                    "sla_hours",
+                    models.PositiveSmallIntegerField(
+                        default=24, verbose_name="hours to first action"
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "journey",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_rules",
+                        to="journeys.journey",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="organizations.organization",
+                    ),
+                ),
             ],
             managers=[
-                ('unscoped', django.db.models.manager.Manager()),
+                ("unscoped", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['organization', 'status', 'due_at'], name='alert_status_due'),
+            model_name="alert",
+            index=models.Index(
+                fields=["organization", "status", "due_at"], name="alert_status_due"
+            ),
         ),
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['assignee', 'status'], name='alert_assignee_status'),
+            model_name="alert",
+            index=models.Index(fields=["assignee", "status"], name="alert_assignee_status"),
         ),
         migrations.AddIndex(
-            model_name='alert',
-            index=models.Index(fields=['journey', 'status'], name='alert_journey_status'),
+            model_name="alert",
+            index=models.Index(fields=["journey", "status"], name="alert_journey_status"),
         ),
         migrations.AddConstraint(
-            model_name='alert',
-            constraint=models.UniqueConstraint(fields=('organization', 'response'), name='alert_one_per_response'),
+            model_name="alert",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "response"), name="alert_one_per_response"
+            ),
         ),
         migrations.AddIndex(
-            model_name='alertevent',
-            index=models.Index(fields=['alert', 'created_at'], name='alert_event_alert'),
+            model_name="alertevent",
+            index=models.Index(fields=["alert", "created_at"], name="alert_event_alert"),
         ),
         migrations.AddConstraint(
-            model_name='alertnotificationpreference',
-            constraint=models.UniqueConstraint(fields=('organization', 'user'), name='alert_pref_unique_user'),
+            model_name="alertnotificationpreference",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "user"), name="alert_pref_unique_user"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='alertruleset',
-            constraint=models.CheckConstraint(condition=models.Q(('sla_hours__gte', 1)), name='alert_rules_sla_positive'),
+            model_name="alertruleset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sla_hours__gte", 1)), name="alert_rules_sla_positive"
+            ),
         ),
     ]
