@@ -36,6 +36,7 @@ def demo_load() -> bool:
     """Create the demo organisation and its people unless they exist. True when created."""
     from apps.accounts.models import User
     from apps.accounts.services import user_create
+    from apps.alerts.demo import demo_alert_rules_load, demo_alerts_load
     from apps.distribution.demo import demo_links_load
     from apps.journeys.demo import demo_journey_load
     from apps.organizations.models import Membership, Organization
@@ -69,5 +70,7 @@ def demo_load() -> bool:
         )
     journey = demo_journey_load(organization, users["analyst@demo.example"])
     demo_links_load(organization)
+    demo_alert_rules_load(organization, journey)
     demo_responses_load(organization, journey)
+    demo_alerts_load(organization, journey)
     return True
