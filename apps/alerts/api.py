@@ -65,22 +65,22 @@ class AlertSerializer(serializers.ModelSerializer):
         return obj.is_overdue()
 
 
-class ContactSerializer(serializers.Serializer):
+class AlertContactSerializer(serializers.Serializer):
     name = serializers.CharField()
     email = serializers.CharField()
     phone = serializers.CharField()
 
 
-class AnswerLineSerializer(serializers.Serializer):
+class AlertAnswerLineSerializer(serializers.Serializer):
     question = serializers.CharField()
     answer = serializers.CharField()
 
 
 class AlertDetailSerializer(AlertSerializer):
     trigger_texts = serializers.ListField(child=serializers.CharField(), read_only=True)
-    answers = AnswerLineSerializer(many=True, read_only=True)
-    comments = AnswerLineSerializer(many=True, read_only=True)
-    contact = ContactSerializer(
+    answers = AlertAnswerLineSerializer(many=True, read_only=True)
+    comments = AlertAnswerLineSerializer(many=True, read_only=True)
+    contact = AlertContactSerializer(
         read_only=True,
         allow_null=True,
         help_text="Only when the customer agreed to be contacted; null otherwise.",
@@ -92,7 +92,9 @@ class AlertDetailSerializer(AlertSerializer):
 
 
 class AlertUpdateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["in_progress", "resolved"], required=False)
+    status = serializers.CharField(
+        required=False, help_text="`in_progress` (take it) or `resolved` (with outcome and note)."
+    )
     assignee = serializers.IntegerField(
         required=False, allow_null=True, help_text="A member's user id; null: nobody."
     )

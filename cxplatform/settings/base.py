@@ -234,6 +234,7 @@ SPECTACULAR_SETTINGS = {
         "ReportFileKindEnum": "apps.reports.models.FileKind",
         "ItemKindEnum": "apps.surveys.models.ItemKind",  # "kind" of items and of report files
         "DeliveryStatusEnum": "apps.reports.models.DeliveryStatus",
+        "AlertStatusEnum": "apps.alerts.models.AlertStatus",
     },
 }
 

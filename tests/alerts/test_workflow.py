@@ -228,3 +228,11 @@ def test_rules_api_refuses_a_threshold_outside_the_scale(org, analyst, viewer, j
     good = client.patch(url, {"rating_threshold": 2, "keywords": ["huono"]}, format="json")
     assert good.status_code == 200 and good.json()["keywords"] == ["huono"]
     assert _api(viewer).patch(url, {"sla_hours": 2}, format="json").status_code == 403
+
+
+def test_the_alert_endpoints_are_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    paths = schema["paths"]
+    assert "/api/v1/o/{org_slug}/alerts/" in paths
+    assert set(paths["/api/v1/o/{org_slug}/alerts/{id}/"]) >= {"get", "patch"}
+    assert "patch" in paths["/api/v1/o/{org_slug}/alerts/rules/{journey_id}/"]
