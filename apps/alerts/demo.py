@@ -131,12 +131,13 @@ def demo_alerts_load(organization: Organization, journey: Journey) -> int:
                 else "Kaksi soittoyritystä, ei vastausta.",
                 now=alert.created_at + timedelta(hours=20),
             )
-        elif index == 4 and analyst.user is not None and alert.assignee_id != analyst.user.pk:
+        elif index == 4 and owner.user is not None:
+            # Handed over: from whoever had it to the organisation's owner.
             alert_assign(
                 organization=organization,
                 actor=owner,
                 alert=alert,
-                assignee_id=analyst.user.pk,
+                assignee_id=owner.user.pk,
                 now=alert.created_at + timedelta(hours=1),
             )
     return len(alerts)
