@@ -213,6 +213,11 @@ def alert_detail(*, organization: Organization, alert: Alert, language: str) -> 
         .select_related("actor")
         .order_by("created_at", "id")
     )
+    statuses, outcomes = dict(AlertStatus.choices), dict(AlertOutcome.choices)
+    for event in events:
+        # Labels in the reader's language for the stored codes.
+        event.status_label = str(statuses.get(event.data.get("to"), ""))  # type: ignore[attr-defined]
+        event.outcome_label = str(outcomes.get(event.data.get("outcome"), ""))  # type: ignore[attr-defined]
     return AlertDetail(alert, trigger_texts(alert), answers, comments, contact, events)
 
 
