@@ -216,8 +216,8 @@ def alert_detail(*, organization: Organization, alert: Alert, language: str) -> 
     statuses, outcomes = dict(AlertStatus.choices), dict(AlertOutcome.choices)
     for event in events:
         # Labels in the reader's language for the stored codes.
-        event.status_label = str(statuses.get(event.data.get("to"), ""))  # type: ignore[attr-defined]
-        event.outcome_label = str(outcomes.get(event.data.get("outcome"), ""))  # type: ignore[attr-defined]
+        event.status_label = str(statuses.get(event.data.get("to"), ""))
+        event.outcome_label = str(outcomes.get(event.data.get("outcome"), ""))
     return AlertDetail(alert, trigger_texts(alert), answers, comments, contact, events)
 
 
