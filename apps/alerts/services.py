@@ -71,22 +71,6 @@ class Rules:
     keywords: tuple[str, ...] = ()
     sla_hours: int = DEFAULT_SLA_HOURS
 
-    @classmethod
-    def of(cls, rule_set: AlertRuleSet | None) -> "Rules":
-        if rule_set is None:
-            return cls()
-        return cls(
-            enabled=rule_set.enabled,
-            rating_enabled=rule_set.rating_enabled,
-            rating_threshold=rule_set.rating_threshold,
-            nps_enabled=rule_set.nps_enabled,
-            nps_threshold=rule_set.nps_threshold,
-            overall_enabled=rule_set.overall_enabled,
-            overall_threshold=rule_set.overall_threshold,
-            keywords=tuple(rule_set.keywords or ()),
-            sla_hours=rule_set.sla_hours,
-        )
-
 
 RULE_FIELDS = (
     "enabled",

@@ -177,3 +177,22 @@ def test_the_journey_dashboard_shows_the_alerts_panel(org, journey, alert, viewe
     page = viewer_client.get(reverse("dashboards:journey", args=[org.slug, journey.pk]))
     assert page.status_code == 200
     assert "Alerts: closing the loop" in page.content.decode()
+
+
+def test_the_inbox_and_an_alert_read_in_a_fixed_number_of_queries(
+    org, journey, response_store, django_assert_num_queries
+):
+    from apps.alerts.selectors import alert_detail, alert_get, alerts
+
+    for index in (0, 1, 2, 0, 1):
+        response_store.add("customer", {**unhappy(journey, index), "comment": "Huono palvelu"})
+    process(org)
+    with django_assert_num_queries(1):
+        rows = list(alerts(organization=org))
+    assert len(rows) == 5 and all(row.journey.name and row.touchpoint.name for row in rows)
+    with django_assert_num_queries(1):
+        alert = alert_get(organization=org, alert_id=rows[0].pk)
+    # Answers, the invitation, the history (the touchpoint's name came with the alert).
+    with django_assert_num_queries(3):
+        detail = alert_detail(organization=org, alert=alert, language="en")
+    assert detail.comments[0].answer == "Huono palvelu" and detail.contact is None
