@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("apps.reports.api_urls")),
     path("", include("apps.actions.api_urls")),
     path("", include("apps.webhooks.api_urls")),
+    path("", include("apps.alerts.api_urls")),
 ]

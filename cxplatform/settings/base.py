@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.actions",
     "apps.webhooks",
+    "apps.alerts",
 ]
 
 MIDDLEWARE = [
@@ -246,6 +247,10 @@ SPECTACULAR_SETTINGS = {
         "ReportFileKindEnum": "apps.reports.models.FileKind",
         "ItemKindEnum": "apps.surveys.models.ItemKind",  # "kind" of items and of report files
         "DeliveryStatusEnum": "apps.reports.models.DeliveryStatus",
+        "AlertStatusEnum": "apps.alerts.models.AlertStatus",
+        "ImprovementActionStatusEnum": "apps.actions.models.ActionStatus",
+        "WebhookDeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
+        "TrendStatusEnum": ["improved", "declined", "stable", "insufficient_data"],
     },
 }
 
@@ -288,6 +293,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.reports.tasks.purge_expired_files",
         "schedule": 3600.0,
     },
+}
+# Alerts: overdue reminders and escalations (once per alert and stage), daily digests.
+CELERY_BEAT_SCHEDULE["alerts-sla-tick"] = {"task": "apps.alerts.tasks.sla_tick", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["alerts-digest-tick"] = {
+    "task": "apps.alerts.tasks.digest_tick",
+    "schedule": 600.0,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
