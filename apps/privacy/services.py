@@ -70,7 +70,7 @@ def retention_settings_update(
         )
     with transaction.atomic():
         before = retention_months_of(organization)
-        settings, _ = PrivacySettings.objects.update_or_create(
+        settings, _ = PrivacySettings.objects.for_organization(organization).update_or_create(
             organization=organization, defaults={"retention_months": retention_months}
         )
         audit_record(
@@ -183,6 +183,14 @@ def retention_run(*, organization: Organization, now: datetime | None = None) ->
         organization,
         Alert.objects.for_organization(organization).filter(created_at__lt=cutoff).exclude(resolution_note=""),
         lambda rows: rows.update(resolution_note=""),
+    )
+    # Outside addresses that unsubscribed from a schedule (the active ones are still in use).
+    counts["schedule_recipients_deleted"] = _in_batches(
+        organization,
+        ScheduleRecipient.objects.for_organization(organization).filter(
+            user__isnull=True, unsubscribed_at__lt=cutoff
+        ),
+        lambda rows: rows.delete()[0],
     )
     counts["report_delivery_addresses"] = _in_batches(
         organization,
