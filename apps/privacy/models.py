@@ -14,7 +14,7 @@ MAX_RETENTION_MONTHS = 120
 class PrivacySettings(TenantModel):
     """One row per organisation, created on first change; without it the defaults apply."""
 
-    organization = models.OneToOneField(  # type: ignore[assignment]
+    organization = models.OneToOneField(
         "organizations.Organization", on_delete=models.CASCADE, related_name="privacy_settings"
     )
     retention_months = models.PositiveSmallIntegerField(

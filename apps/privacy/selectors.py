@@ -83,32 +83,55 @@ def personal_data_find(*, organization: Organization, email: str) -> dict[str, A
         "email": address,
         "organization": organization.slug,
         "contacts": [
-            {"list": c.contact_list.name, "email": c.email, "name": c.name,
-             "language": c.language, "attributes": c.attributes,
-             "created_at": _iso(c.created_at)}
+            {
+                "list": c.contact_list.name,
+                "email": c.email,
+                "name": c.name,
+                "language": c.language,
+                "attributes": c.attributes,
+                "created_at": _iso(c.created_at),
+            }
             for c in contacts
-        ],  # fmt: skip
+        ],
         "survey_invitations": [
-            {"campaign": i.campaign.name, "email": i.email, "name": i.name,
-             "status": i.status, "sent_count": i.sent_count,
-             "last_sent_at": _iso(i.last_sent_at), "responded_at": _iso(i.responded_at)}
+            {
+                "campaign": i.campaign.name,
+                "email": i.email,
+                "name": i.name,
+                "status": i.status,
+                "sent_count": i.sent_count,
+                "last_sent_at": _iso(i.last_sent_at),
+                "responded_at": _iso(i.responded_at),
+            }
             for i in invitations
-        ],  # fmt: skip
+        ],
         "contact_answers": [
-            {"response": a.response_id, "submitted_on": _iso(a.response.submitted_on),
-             "item": a.item.key, "text": a.text, "choices": a.choices}
+            {
+                "response": a.response_id,
+                "submitted_on": _iso(a.response.submitted_on),
+                "item": a.item.key,
+                "text": a.text,
+                "choices": a.choices,
+            }
             for a in contact_answers
-        ],  # fmt: skip
+        ],
         "alerts": [
-            {"id": a.pk, "status": a.status, "created_at": _iso(a.created_at),
-             "resolution_note": a.resolution_note}
+            {
+                "id": a.pk,
+                "status": a.status,
+                "created_at": _iso(a.created_at),
+                "resolution_note": a.resolution_note,
+            }
             for a in alerts
-        ],  # fmt: skip
+        ],
         "report_schedule_recipients": [
-            {"schedule": r.schedule.name, "email": r.email,
-             "unsubscribed_at": _iso(r.unsubscribed_at)}
+            {
+                "schedule": r.schedule.name,
+                "email": r.email,
+                "unsubscribed_at": _iso(r.unsubscribed_at),
+            }
             for r in recipients
-        ],  # fmt: skip
+        ],
         "report_deliveries": [
             {"due_at": _iso(d.delivery.due_at), "status": d.status, "sent_at": _iso(d.sent_at)}
             for d in deliveries

@@ -17,6 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.alerts.consent import CONTACT_KEYS
 from apps.alerts.models import Alert
@@ -65,12 +66,18 @@ def retention_settings_update(
     require(actor, Action.PRIVACY_MANAGE)
     if not 1 <= retention_months <= MAX_RETENTION_MONTHS:
         raise ValidationFailed(
-            "Keep personal data for 1 to 120 months.",
-            fields={"retention_months": [f"Enter a number from 1 to {MAX_RETENTION_MONTHS}."]},
+            _("Keep personal data for 1 to %(max)s months.") % {"max": MAX_RETENTION_MONTHS},
+            fields={
+                "retention_months": [
+                    _("Enter a number from 1 to %(max)s.") % {"max": MAX_RETENTION_MONTHS}
+                ]
+            },
         )
     with transaction.atomic():
         before = retention_months_of(organization)
-        settings, _ = PrivacySettings.objects.for_organization(organization).update_or_create(
+        settings, _created = PrivacySettings.objects.for_organization(
+            organization
+        ).update_or_create(
             organization=organization, defaults={"retention_months": retention_months}
         )
         audit_record(
@@ -132,9 +139,9 @@ def retention_run(*, organization: Organization, now: datetime | None = None) ->
     )
     counts["contacts_deleted"] = _in_batches(
         organization,
-        Contact.objects.for_organization(organization).filter(updated_at__lt=cutoff).filter(
-            ~Exists(recent_invitation)
-        ),
+        Contact.objects.for_organization(organization)
+        .filter(updated_at__lt=cutoff)
+        .filter(~Exists(recent_invitation)),
         lambda rows: rows.delete()[1].get("distribution.Contact", 0),
     )
     # Invitation addresses: the row and its status stay for the campaign's figures.
@@ -181,7 +188,9 @@ def retention_run(*, organization: Organization, now: datetime | None = None) ->
     )
     counts["alert_notes"] = _in_batches(
         organization,
-        Alert.objects.for_organization(organization).filter(created_at__lt=cutoff).exclude(resolution_note=""),
+        Alert.objects.for_organization(organization)
+        .filter(created_at__lt=cutoff)
+        .exclude(resolution_note=""),
         lambda rows: rows.update(resolution_note=""),
     )
     # Outside addresses that unsubscribed from a schedule (the active ones are still in use).
@@ -201,7 +210,9 @@ def retention_run(*, organization: Organization, now: datetime | None = None) ->
     )
     counts["webhook_bodies"] = _in_batches(
         organization,
-        WebhookEvent.objects.for_organization(organization).filter(created_at__lt=cutoff).exclude(body=""),
+        WebhookEvent.objects.for_organization(organization)
+        .filter(created_at__lt=cutoff)
+        .exclude(body=""),
         lambda rows: rows.update(body=""),
     )
     counts["webhook_responses"] = _in_batches(
@@ -232,12 +243,12 @@ def retention_run(*, organization: Organization, now: datetime | None = None) ->
 
 def _text_columns(model: type[models.Model]) -> list[tuple[str, bool]]:
     """(column, is_json) of the model's own text and JSON columns."""
-    columns = []
+    columns: list[tuple[str, bool]] = []
     for field in model._meta.concrete_fields:
         if isinstance(field, models.JSONField):
-            columns.append((field.column, True))
+            columns.append((str(field.column), True))
         elif isinstance(field, (models.CharField, models.TextField)) and not field.choices:
-            columns.append((field.column, False))
+            columns.append((str(field.column), False))
     return columns
 
 
@@ -279,7 +290,7 @@ def _scrub_everywhere(organization: Organization, email: str, replacement: str) 
 def _imports_naming(organization: Organization, *spellings: str) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id FROM distribution_contactimport WHERE organization_id = %s AND ("
+            "SELECT id FROM distribution_contactimport WHERE organization_id = %s AND ("  # noqa: S608
             + " OR ".join(["position(%s::bytea in content) > 0"] * len(spellings))
             + ")",
             [organization.pk, *(s.encode() for s in spellings)],
@@ -303,12 +314,12 @@ def personal_data_erase(
     address = normalise_email(email)
     if not address or "@" not in address:
         raise ValidationFailed(
-            "Enter an email address.", fields={"email": ["Enter a valid email address."]}
+            _("Enter an email address."), fields={"email": [_("Enter a valid email address.")]}
         )
     if not confirm:
         raise ValidationFailed(
-            "Confirm the erasure: it cannot be undone.",
-            fields={"confirm": ["Tick the box to confirm."]},
+            _("Confirm the erasure: it cannot be undone."),
+            fields={"confirm": [_("Tick the box to confirm.")]},
         )
     if (
         Membership.objects.for_organization(organization)
@@ -316,8 +327,8 @@ def personal_data_erase(
         .exists()
     ):
         raise ValidationFailed(
-            "This address belongs to a member: remove the member first.",
-            fields={"email": ["This address belongs to a member of the organisation."]},
+            _("This address belongs to a member: remove the member first."),
+            fields={"email": [_("This address belongs to a member of the organisation.")]},
         )
     pseudonym = f"erased-{email_hash(address)}@{ERASED_DOMAIN}"
     counts: dict[str, int] = {}
@@ -382,12 +393,12 @@ def organization_delete(
     require(actor, Action.ORG_DELETE)
     fields: dict[str, list[str]] = {}
     if confirmation.strip() != organization.slug:
-        fields["confirmation"] = ["Type the organisation's slug exactly."]
+        fields["confirmation"] = [_("Type the organisation's slug exactly.")]
     user = actor.user
     if user is None or not user.check_password(password):
-        fields["password"] = ["Your password is not correct."]
+        fields["password"] = [_("Your password is not correct.")]
     if fields:
-        raise ValidationFailed("The organisation was not deleted.", fields=fields)
+        raise ValidationFailed(_("The organisation was not deleted."), fields=fields)
     if user is None:  # pragma: no cover - refused above
         raise PermissionDenied("Only a member can delete an organisation.")
     with transaction.atomic():
@@ -422,4 +433,3 @@ def _delete_tenant_rows(organization: Organization) -> None:
                 "WHERE organization_id = %s",
                 [organization.pk],
             )
-

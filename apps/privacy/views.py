@@ -161,5 +161,3 @@ class OrganizationDeleteView(OrganizationView):
         return render(
             request, "privacy/delete.html", self.get_context_data(form=form), status=status
         )
-
-

@@ -105,8 +105,8 @@ def leave_traces(org, link, journey, email: str = EMAIL) -> Traces:  # noqa: F81
         hour=8, period="last_7_days", recipients=[email],
     )  # fmt: skip
     delivery = ReportDelivery.objects.create(
-        organization=org, schedule=schedule, due_at=timezone.now(), period_start=timezone.localdate(),
-        period_end=timezone.localdate(), language="en",
+        organization=org, schedule=schedule, due_at=timezone.now(),
+        period_start=timezone.localdate(), period_end=timezone.localdate(), language="en",
     )  # fmt: skip
     DeliveryRecipient.objects.create(
         organization=org, delivery=delivery, email=email, status="sent"

@@ -31,7 +31,10 @@ def test_access_finds_everything_linked_to_the_address(org, admin, traces):
     assert [c["name"] for c in found["contacts"]] == ["Maija"]
     assert [i["status"] for i in found["survey_invitations"]] == ["sent"]
     assert {a["item"] for a in found["contact_answers"]} == {
-        CONSENT_KEY, "contact:name", "contact:email", "contact:phone"
+        CONSENT_KEY,
+        "contact:name",
+        "contact:email",
+        "contact:phone",
     }
     assert [a["id"] for a in found["alerts"]] == [traces.alert.pk]
     assert len(found["report_schedule_recipients"]) == 1
@@ -88,10 +91,9 @@ def test_erasure_leaves_the_address_only_on_the_suppression_list(
     )
     assert answers.pop("contact:consent") == ""  # a choice, kept as such
     assert set(answers.values()) == {""}
-    assert (
-        Answer.objects.for_organization(org).get(response=traces.response, item__key="contact:consent")
-        .choices == ["yes"]
-    )
+    assert Answer.objects.for_organization(org).get(
+        response=traces.response, item__key="contact:consent"
+    ).choices == ["yes"]
     assert Suppression.objects.for_organization(org).filter(email=EMAIL).exists()
     entry = AuditEntry.objects.for_organization(org).get(action="privacy.erased")
     assert entry.data["email_sha256"] == email_hash(EMAIL)
@@ -139,4 +141,3 @@ def test_a_stranger_gets_404(org, stranger):
     url = reverse("api:privacy-erasure", kwargs={"org_slug": org.slug})
     answer = _api(stranger).post(url, {"email": EMAIL, "confirm": True}, format="json")
     assert answer.status_code == 404
-

@@ -53,8 +53,8 @@ def test_a_run_forgets_old_personal_data_and_keeps_the_figures(org, traces, link
     assert run.counts == {
         "contacts_deleted": 1, "invitation_addresses": 1, "import_files": 1,
         "member_invitation_addresses": 1, "contact_answers": 3, "response_addresses": 4,
-        "alert_notes": 1, "schedule_recipients_deleted": 0, "report_delivery_addresses": 1, "webhook_bodies": 1,
-        "webhook_responses": 0,
+        "alert_notes": 1, "schedule_recipients_deleted": 0, "report_delivery_addresses": 1,
+        "webhook_bodies": 1, "webhook_responses": 0,
     }  # fmt: skip
     assert not Contact.objects.for_organization(org).exists()
     invitation = SurveyInvitation.objects.for_organization(org).get()
@@ -94,8 +94,10 @@ def test_a_run_forgets_old_personal_data_and_keeps_the_figures(org, traces, link
     # Left in the audit log (append-only history), the suppression list (the opt-out) and
     # the schedule that still emails the address; once unsubscribed, that goes too.
     assert set(tables_mentioning(org.pk, EMAIL)) <= {
-        "distribution_suppression.email", "audit_auditentry.target_label",
-        "audit_auditentry.data", "reports_schedulerecipient.email",
+        "distribution_suppression.email",
+        "audit_auditentry.target_label",
+        "audit_auditentry.data",
+        "reports_schedulerecipient.email",
     }
     ScheduleRecipient.objects.for_organization(org).update(unsubscribed_at=timezone.now())
     run = retention_run(organization=org, now=timezone.now() + LATER)
@@ -121,9 +123,7 @@ def test_a_shorter_period_forgets_sooner(org, admin, traces):
     client = APIClient()
     client.force_authenticate(admin)
     url = reverse("api:privacy-retention", kwargs={"org_slug": org.slug})
-    assert client.put(url, {"retention_months": 1}, format="json").json() == {
-        "retention_months": 1
-    }
+    assert client.put(url, {"retention_months": 1}, format="json").json() == {"retention_months": 1}
     run = retention_run(organization=org, now=timezone.now() + timedelta(days=45))
     assert run.counts["contacts_deleted"] == 1
     entry = AuditEntry.objects.for_organization(org).get(action="privacy.retention_changed")
