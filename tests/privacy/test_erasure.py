@@ -141,3 +141,11 @@ def test_a_stranger_gets_404(org, stranger):
     url = reverse("api:privacy-erasure", kwargs={"org_slug": org.slug})
     answer = _api(stranger).post(url, {"email": EMAIL, "confirm": True}, format="json")
     assert answer.status_code == 404
+
+
+def test_finding_a_persons_data_takes_ten_queries(org, traces, django_assert_num_queries):
+    from apps.privacy.selectors import personal_data_find
+
+    with django_assert_num_queries(10):
+        found = personal_data_find(organization=org, email=EMAIL)
+    assert found["contacts"] and found["alerts"]

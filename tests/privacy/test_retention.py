@@ -165,3 +165,15 @@ def test_the_daily_tick_runs_every_organisation(org, other_org):
     assert tasks.retention_tick() == 2  # tasks run eagerly in the test settings
     assert RetentionRun.objects.for_organization(org).count() == 1
     assert RetentionRun.objects.for_organization(other_org).count() == 1
+
+
+def test_a_run_works_through_many_batches(org, traces, monkeypatch):
+    from apps.privacy import services
+
+    contacts = Contact.objects.for_organization(org).get().contact_list
+    for n in range(5):
+        Contact.objects.create(organization=org, contact_list=contacts, email=f"p{n}@example.fi")
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    run = retention_run(organization=org, now=timezone.now() + LATER)
+    assert run.counts["contacts_deleted"] == 6
+    assert not Contact.objects.for_organization(org).exists()
