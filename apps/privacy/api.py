@@ -71,7 +71,7 @@ class SubjectAccessView(OrganizationAPIView):
             actor=self.principal,
             action="privacy.access_exported",
             target_label=f"subject {services.email_hash(email)}",
-            data={"email_sha256": services.email_hash(email)},
+            data={"subject_hash": services.email_hash(email)},
             ip_address=client_ip(request),
         )
         found = selectors.personal_data_find(organization=self.organization, email=email)

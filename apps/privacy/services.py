@@ -6,6 +6,7 @@ What is personal data here, and what each operation does with it, is listed in t
 """
 
 import hashlib
+import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -13,14 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import CharField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.alerts.consent import CONTACT_KEYS
-from apps.alerts.models import Alert
+from apps.alerts.models import Alert, AlertEvent
 from apps.audit.services import audit_record
 from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.core.tenancy import TenantModel
@@ -53,8 +55,10 @@ ERASURE_KEEPS = {
 
 
 def email_hash(email: str) -> str:
-    """The pseudonym an erasure leaves behind: the same address always gives the same one."""
-    return hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
+    """The pseudonym an erasure leaves behind: the same address always gives the same one,
+    and, keyed with the secret key, nobody can test a guessed address against it."""
+    key = str(settings.SECRET_KEY).encode()
+    return hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 # --- retention setting ------------------------------------------------------------------------
@@ -75,9 +79,7 @@ def retention_settings_update(
         )
     with transaction.atomic():
         before = retention_months_of(organization)
-        settings, _created = PrivacySettings.objects.for_organization(
-            organization
-        ).update_or_create(
+        privacy, _created = PrivacySettings.objects.for_organization(organization).update_or_create(
             organization=organization, defaults={"retention_months": retention_months}
         )
         audit_record(
@@ -87,7 +89,7 @@ def retention_settings_update(
             target=organization,
             data={"retention_months": [before, retention_months]},
         )
-    return settings
+    return privacy
 
 
 # --- retention runs ---------------------------------------------------------------------------
@@ -200,6 +202,15 @@ def retention_run(*, organization: Organization, now: datetime | None = None) ->
             user__isnull=True, unsubscribed_at__lt=cutoff
         ),
         lambda rows: rows.delete()[0],
+    )
+    counts["alert_event_notes"] = _in_batches(
+        organization,
+        AlertEvent.objects.for_organization(organization).filter(
+            created_at__lt=cutoff, data__has_key="note"
+        ),
+        lambda rows: rows.update(
+            data=Func(F("data"), Value("note"), template="(%(expressions)s)", arg_joiner=" - ")
+        ),
     )
     counts["report_delivery_addresses"] = _in_batches(
         organization,
@@ -373,8 +384,8 @@ def personal_data_erase(
             actor=actor,
             action="privacy.erased",
             target_label=f"erased-{email_hash(address)}",
-            # The address itself is not recorded: its hash identifies a repeated request.
-            data={"email_sha256": email_hash(address), **counts},
+            # The address itself is not recorded: its keyed hash identifies a repeated request.
+            data={"subject_hash": email_hash(address), **counts},
         )
     return counts
 

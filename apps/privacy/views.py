@@ -77,7 +77,7 @@ class SubjectView(OrganizationView):
                 actor=self.principal,
                 action="privacy.access_exported",
                 target_label=f"subject {services.email_hash(email)}",
-                data={"email_sha256": services.email_hash(email)},
+                data={"subject_hash": services.email_hash(email)},
                 ip_address=client_ip(request),
             )
             body = json.dumps(found, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)

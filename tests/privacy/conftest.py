@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.alerts.consent import CONSENT_KEY
-from apps.alerts.models import Alert
+from apps.alerts.models import Alert, AlertEvent
 from apps.core.tenancy import TenantModel
 from apps.distribution.models import (
     Campaign,
@@ -81,6 +81,10 @@ def leave_traces(org, link, journey, email: str = EMAIL) -> Traces:  # noqa: F81
     Alert.objects.for_organization(org).filter(pk=alert.pk).update(
         resolution_note=f"Called {email.upper()}, sorted."
     )
+    AlertEvent.objects.create(
+        organization=org, alert=alert, kind="status", actor_label="system",
+        data={"from": "new", "to": "resolved", "note": f"Called {email}"},
+    )  # fmt: skip
     contacts = ContactList.objects.create(organization=org, name="Customers", audience="customer")
     contact = Contact.objects.create(
         organization=org, contact_list=contacts, email=email, name="Maija", attributes={"x": 1}

@@ -43,7 +43,7 @@ def test_access_finds_everything_linked_to_the_address(org, admin, traces):
     assert found["member_invitations"][0]["status"] == "expired"
     assert found["membership"] is None
     entry = AuditEntry.objects.for_organization(org).get(action="privacy.access_exported")
-    assert entry.data == {"email_sha256": email_hash(EMAIL)}
+    assert entry.data == {"subject_hash": email_hash(EMAIL)}
 
 
 def test_the_web_page_downloads_the_json(org, admin, traces, client):
@@ -63,7 +63,7 @@ def test_erasure_leaves_the_address_only_on_the_suppression_list(
 ):
     assert set(tables_mentioning(org.pk, EMAIL)) >= {
         "distribution_contact.email", "distribution_surveyinvitation.email",
-        "responses_answer.text", "alerts_alert.resolution_note",
+        "responses_answer.text", "alerts_alert.resolution_note", "alerts_alertevent.data",
         "reports_schedulerecipient.email", "reports_deliveryrecipient.email",
         "organizations_invitation.email", "webhooks_webhookevent.body",
         "distribution_contactimport.content", "distribution_contactimport.rejected",
@@ -96,7 +96,7 @@ def test_erasure_leaves_the_address_only_on_the_suppression_list(
     ).choices == ["yes"]
     assert Suppression.objects.for_organization(org).filter(email=EMAIL).exists()
     entry = AuditEntry.objects.for_organization(org).get(action="privacy.erased")
-    assert entry.data["email_sha256"] == email_hash(EMAIL)
+    assert entry.data["subject_hash"] == email_hash(EMAIL)
     assert EMAIL not in json.dumps(entry.data) + entry.target_label
     # Another organisation's data about the same person is not theirs to erase.
     assert Contact.objects.for_organization(other_org).get() == other

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.alerts.consent import CONSENT_KEY
-from apps.alerts.models import Alert
+from apps.alerts.models import Alert, AlertEvent
 from apps.audit.models import AuditEntry
 from apps.distribution.models import Contact, ContactImport, Suppression, SurveyInvitation
 from apps.organizations.models import Invitation
@@ -53,7 +53,7 @@ def test_a_run_forgets_old_personal_data_and_keeps_the_figures(org, traces, link
     assert run.counts == {
         "contacts_deleted": 1, "invitation_addresses": 1, "import_files": 1,
         "member_invitation_addresses": 1, "contact_answers": 3, "response_addresses": 4,
-        "alert_notes": 1, "schedule_recipients_deleted": 0, "report_delivery_addresses": 1,
+        "alert_notes": 1, "alert_event_notes": 1, "schedule_recipients_deleted": 0, "report_delivery_addresses": 1,
         "webhook_bodies": 1, "webhook_responses": 0,
     }  # fmt: skip
     assert not Contact.objects.for_organization(org).exists()
@@ -75,6 +75,7 @@ def test_a_run_forgets_old_personal_data_and_keeps_the_figures(org, traces, link
     assert not Response.objects.for_organization(org).exclude(ip_address=None).exists()
     assert set(Response.objects.for_organization(org).values_list("user_agent", flat=True)) == {""}
     assert Alert.objects.for_organization(org).get().resolution_note == ""
+    assert AlertEvent.objects.for_organization(org).get().data == {"from": "new", "to": "resolved"}
     assert WebhookEvent.objects.for_organization(org).get().body == ""
     # What stays: the opt-out, the anonymous answers, the figures.
     assert Suppression.objects.for_organization(org).filter(email=EMAIL).exists()
