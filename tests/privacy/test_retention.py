@@ -53,8 +53,8 @@ def test_a_run_forgets_old_personal_data_and_keeps_the_figures(org, traces, link
     assert run.counts == {
         "contacts_deleted": 1, "invitation_addresses": 1, "import_files": 1,
         "member_invitation_addresses": 1, "contact_answers": 3, "response_addresses": 4,
-        "alert_notes": 1, "alert_event_notes": 1, "schedule_recipients_deleted": 0, "report_delivery_addresses": 1,
-        "webhook_bodies": 1, "webhook_responses": 0,
+        "alert_notes": 1, "alert_event_notes": 1, "schedule_recipients_deleted": 0,
+        "report_delivery_addresses": 1, "webhook_bodies": 1, "webhook_responses": 0,
     }  # fmt: skip
     assert not Contact.objects.for_organization(org).exists()
     invitation = SurveyInvitation.objects.for_organization(org).get()
