@@ -178,3 +178,12 @@ def test_a_run_works_through_many_batches(org, traces, monkeypatch):
     run = retention_run(organization=org, now=timezone.now() + LATER)
     assert run.counts["contacts_deleted"] == 6
     assert not Contact.objects.for_organization(org).exists()
+
+
+def test_retention_runs_daily_and_the_page_lists_the_runs(org, admin, client, settings):
+    tick = settings.CELERY_BEAT_SCHEDULE["privacy-retention-tick"]
+    assert (tick["task"], tick["schedule"]) == ("apps.privacy.tasks.retention_tick", 86400.0)
+    retention_run(organization=org)
+    client.force_login(admin)
+    page = client.get(reverse("privacy:settings", args=[org.slug]))
+    assert len(page.context["runs"]) == 1
