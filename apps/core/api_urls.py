@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("apps.actions.api_urls")),
     path("", include("apps.webhooks.api_urls")),
     path("", include("apps.alerts.api_urls")),
+    path("", include("apps.privacy.api_urls")),
 ]

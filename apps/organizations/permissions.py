@@ -54,6 +54,9 @@ class Action(StrEnum):
     ACTIONS_WORK = "actions.work"  # change the status, add a note
     # Webhooks (issue 10): endpoints, their secrets and delivery logs are for admins.
     WEBHOOKS_MANAGE = "webhooks.manage"
+    # Privacy (issue 10): the retention period, subject access exports and erasure are for
+    # admins; deleting the whole organisation (ORG_DELETE) for owners only.
+    PRIVACY_MANAGE = "privacy.manage"
 
 
 _VIEWER = {
@@ -85,6 +88,7 @@ _ADMIN = _ANALYST | {
     Action.JOURNEY_ASSIGN_OWNER,
     Action.DELIVERY_ADMIN,
     Action.WEBHOOKS_MANAGE,
+    Action.PRIVACY_MANAGE,
 }
 _OWNER = _ADMIN | {Action.ORG_DELETE, Action.OWNERS_MANAGE}
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.actions",
     "apps.webhooks",
     "apps.alerts",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [
@@ -299,6 +300,11 @@ CELERY_BEAT_SCHEDULE["alerts-sla-tick"] = {"task": "apps.alerts.tasks.sla_tick",
 CELERY_BEAT_SCHEDULE["alerts-digest-tick"] = {
     "task": "apps.alerts.tasks.digest_tick",
     "schedule": 600.0,
+}
+# Privacy: personal data past each organisation's retention period is anonymised, once a day.
+CELERY_BEAT_SCHEDULE["privacy-retention-tick"] = {
+    "task": "apps.privacy.tasks.retention_tick",
+    "schedule": 86400.0,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
