@@ -27,6 +27,8 @@ urlpatterns = [
     path("o/<slug:org_slug>/campaigns/", include("apps.distribution.campaign_urls")),
     path("o/<slug:org_slug>/actions/", include("apps.actions.urls")),
     path("o/<slug:org_slug>/settings/webhooks/", include("apps.webhooks.urls")),
+    path("o/<slug:org_slug>/alerts/", include("apps.alerts.urls")),
+    path("o/<slug:org_slug>/privacy/", include("apps.privacy.urls")),
     path("o/", include("apps.organizations.urls")),
     path("invitations/<str:token>/", organization_views.invitation, name="invitation"),
     path("s/", include("apps.responses.urls")),

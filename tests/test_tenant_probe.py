@@ -302,6 +302,30 @@ def _webhook_endpoint(organization: Organization) -> Any:
     )  # fmt: skip
 
 
+def _alert(organization: Organization) -> Any:
+    import uuid
+
+    from apps.alerts.models import Alert
+    from apps.responses.models import Response
+
+    questionnaire = _link(organization).questionnaire
+    response = Response.objects.create(
+        organization=organization,
+        questionnaire=questionnaire,
+        version_id=questionnaire.published_version_id,
+        audience="customer",
+        idempotency_key=uuid.uuid4(),
+        submitted_on=timezone.now().date(),
+        language="en",
+    )
+    now = timezone.now()
+    return Alert.objects.create(
+        organization=organization, response=response, journey=questionnaire.journey,
+        triggers=[{"kind": "nps", "value": 2, "lo": 0, "hi": 10}],
+        due_at=now + datetime.timedelta(hours=24), escalate_at=now + datetime.timedelta(hours=48),
+    )  # fmt: skip
+
+
 MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "organizations.Membership": _membership,
     "organizations.Invitation": _invitation,
@@ -322,6 +346,7 @@ MODEL_BUILDERS: dict[str, Callable[[Organization], Any]] = {
     "reports.ReportSchedule": _report_schedule,
     "actions.ImprovementAction": _improvement_action,
     "webhooks.WebhookEndpoint": _webhook_endpoint,
+    "alerts.Alert": _alert,
 }
 
 # `.../<collection>/<pk>/...`: which model a bare pk names.
@@ -345,6 +370,7 @@ COLLECTION_MODELS: dict[str, str] = {
     "report-schedules": "reports.ReportSchedule",
     "actions": "actions.ImprovementAction",
     "webhooks": "webhooks.WebhookEndpoint",
+    "alerts": "alerts.Alert",
 }
 
 VERBS: dict[str, str] = {

@@ -32,7 +32,8 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
 _FILTERS = [
     OpenApiParameter("action", str, description="Entries whose action starts with this."),
-    OpenApiParameter("q", str, description="Text in the actor or the target."),
+    OpenApiParameter("q", str, description="Text in the actor, the action or the target."),
+    OpenApiParameter("actor", str, description="Text in the actor (email or API key name)."),
     OpenApiParameter(
         "since", OpenApiTypes.DATE, description="First day, in the organisation's time zone."
     ),

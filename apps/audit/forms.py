@@ -27,6 +27,12 @@ class AuditFilterForm(forms.Form):
         max_length=100,
         help_text=_("Part of who acted or of what they acted on."),
     )
+    actor = forms.CharField(
+        label=_("Actor"),
+        required=False,
+        max_length=254,
+        help_text=_("Part of the email address or API key name of who acted."),
+    )
     since = forms.DateField(label=_("From"), required=False, widget=DateInput)
     until = forms.DateField(label=_("To"), required=False, widget=DateInput)
 
@@ -44,6 +50,7 @@ class AuditFilterForm(forms.Form):
         return {
             "action": self.cleaned_data.get("action", "").strip(),
             "search": self.cleaned_data.get("q", "").strip(),
+            "actor": self.cleaned_data.get("actor", "").strip(),
             "since": _start_of(since, zone) if since else None,
             "until": _start_of(until + datetime.timedelta(days=1), zone) if until else None,
         }

@@ -14,6 +14,7 @@ def audit_entries(
     organization: Organization,
     action: str | None = None,
     search: str | None = None,
+    actor: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[AuditEntry]:
@@ -22,8 +23,12 @@ def audit_entries(
         entries = entries.filter(action__startswith=action)
     if search:
         entries = entries.filter(
-            Q(actor_label__icontains=search) | Q(target_label__icontains=search)
+            Q(actor_label__icontains=search)
+            | Q(target_label__icontains=search)
+            | Q(action__icontains=search)
         )
+    if actor:
+        entries = entries.filter(actor_label__icontains=actor)
     if since:
         entries = entries.filter(created_at__gte=since)
     if until:

@@ -14,4 +14,6 @@ urlpatterns = [
     path("", include("apps.reports.api_urls")),
     path("", include("apps.actions.api_urls")),
     path("", include("apps.webhooks.api_urls")),
+    path("", include("apps.alerts.api_urls")),
+    path("", include("apps.privacy.api_urls")),
 ]

@@ -37,6 +37,7 @@ def demo_load() -> bool:
     from apps.accounts.models import User
     from apps.accounts.services import user_create
     from apps.actions.demo import demo_actions_load
+    from apps.alerts.demo import demo_alert_rules_load, demo_alerts_load
     from apps.distribution.demo import demo_links_load
     from apps.journeys.demo import demo_journey_load
     from apps.organizations.models import Membership, Organization
@@ -70,6 +71,8 @@ def demo_load() -> bool:
         )
     journey = demo_journey_load(organization, users["analyst@demo.example"])
     demo_links_load(organization)
+    demo_alert_rules_load(organization, journey)
     demo_responses_load(organization, journey)
     demo_actions_load(organization, journey)
+    demo_alerts_load(organization, journey)
     return True

@@ -38,6 +38,7 @@ class Action(StrEnum):
     SCHEDULES_MANAGE = "schedules.manage"
     ALERT_VIEW = "alert.view"
     ALERT_WORK = "alert.work"  # take, resolve, reassign
+    ALERT_RULES_MANAGE = "alert.rules_manage"  # a journey's alert rules, SLA, contact questions
     # Email distribution (issue 6). Contact lists hold personal data: managed by analysts and
     # up; viewers see campaign figures only; the suppression list and deliveries whose outcome
     # is uncertain are for admins.
@@ -53,6 +54,9 @@ class Action(StrEnum):
     ACTIONS_WORK = "actions.work"  # change the status, add a note
     # Webhooks (issue 10): endpoints, their secrets and delivery logs are for admins.
     WEBHOOKS_MANAGE = "webhooks.manage"
+    # Privacy (issue 10): the retention period, subject access exports and erasure are for
+    # admins; deleting the whole organisation (ORG_DELETE) for owners only.
+    PRIVACY_MANAGE = "privacy.manage"
 
 
 _VIEWER = {
@@ -70,6 +74,7 @@ _ANALYST = _VIEWER | {
     Action.JOURNEY_EDIT,
     Action.SCHEDULES_MANAGE,
     Action.ALERT_WORK,
+    Action.ALERT_RULES_MANAGE,
     Action.CONTACTS_MANAGE,
     Action.CAMPAIGNS_MANAGE,
     Action.ACTIONS_MANAGE,
@@ -83,6 +88,7 @@ _ADMIN = _ANALYST | {
     Action.JOURNEY_ASSIGN_OWNER,
     Action.DELIVERY_ADMIN,
     Action.WEBHOOKS_MANAGE,
+    Action.PRIVACY_MANAGE,
 }
 _OWNER = _ADMIN | {Action.ORG_DELETE, Action.OWNERS_MANAGE}
 
@@ -105,11 +111,13 @@ _API_KEY_READ_ONLY = frozenset(
 # Actions a journey owner may take on their own journey whatever their role.
 _JOURNEY_OWNER = frozenset({Action.JOURNEY_VIEW, Action.JOURNEY_EDIT, Action.RESULTS_VIEW,
                             Action.EXPORT, Action.SCHEDULES_MANAGE, Action.ALERT_VIEW,
-                            Action.ALERT_WORK, Action.ACTIONS_VIEW, Action.ACTIONS_MANAGE,
-                            Action.ACTIONS_WORK})  # fmt: skip
+                            Action.ALERT_WORK, Action.ALERT_RULES_MANAGE, Action.ACTIONS_VIEW,
+                            Action.ACTIONS_MANAGE, Action.ACTIONS_WORK})  # fmt: skip
 # ...and a touchpoint owner on their touchpoint's journey and alerts.
 _TOUCHPOINT_OWNER = frozenset({Action.JOURNEY_VIEW, Action.RESULTS_VIEW, Action.ALERT_VIEW,
                                Action.ALERT_WORK})  # fmt: skip
+# ...and whoever an alert is assigned to, on that alert.
+_ALERT_ASSIGNEE = frozenset({Action.ALERT_VIEW, Action.ALERT_WORK})
 
 # ...and the owner of an improvement action on that action.
 _ACTION_OWNER = frozenset({Action.ACTIONS_VIEW, Action.ACTIONS_WORK})
@@ -165,6 +173,8 @@ def _object_roles(principal: Principal, obj: Any) -> frozenset[Action]:
         granted |= _TOUCHPOINT_OWNER - {Action.ALERT_WORK}
     if type(obj).__name__ == "ImprovementAction" and getattr(obj, "owner_id", None) == user_id:
         granted |= _ACTION_OWNER
+    if type(obj).__name__ == "Alert" and getattr(obj, "assignee_id", None) == user_id:
+        granted |= _ALERT_ASSIGNEE
     return granted
 
 

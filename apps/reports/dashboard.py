@@ -16,6 +16,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.actions import selectors as action_selectors
+from apps.alerts.selectors import dashboard_figures as alert_figures
 from apps.core.errors import ValidationFailed
 from apps.journeys import selectors as journey_selectors
 from apps.journeys.models import Journey
@@ -163,6 +164,7 @@ class JourneyDashboard(DashboardBase):
             "actions_panel": action_selectors.dashboard_panel(
                 organization=self.organization, principal=self.principal, journey=journey
             ),
+            "alerts_panel": alert_figures(organization=self.organization, journey=journey),
             **self.filter_context(journey, flt),
         }
         return render(request, "reports/dashboard.html", self.get_context_data(**context))

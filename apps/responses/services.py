@@ -21,6 +21,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.alerts.consent import contact_answers_honour_consent
 from apps.core.errors import ValidationFailed
 from apps.core.logging import detached_request_id
 from apps.distribution.models import SurveyLink
@@ -138,7 +139,7 @@ def answers_clean(
             errors[field_name(item)] = [error]
         elif answer is not None:
             cleaned.append(answer)
-    return cleaned, errors
+    return contact_answers_honour_consent(cleaned, errors, field_name=field_name)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.alerts.services import alerts_raise_for_responses
 from apps.audit.services import audit_record
 from apps.core.errors import NotFound, ValidationFailed
 from apps.journeys.models import Journey
@@ -35,6 +36,7 @@ from apps.organizations.models import Organization
 from apps.organizations.permissions import Action, Principal, require
 from apps.responses.models import Answer, Response
 from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
+from apps.webhooks.services import webhooks_emit_responses
 
 from .models import (
     AttributeSet,
@@ -382,7 +384,9 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
         with connection.cursor() as cursor:
             _mark_processed(cursor, response_ids, set_ids, now)
             _aggregate(cursor, scope)
+            alerts_raise_for_responses(organization_id=organization_id, response_ids=response_ids)
             _bump_versions(cursor, scope, now)
+        webhooks_emit_responses(organization_id=organization_id, response_ids=response_ids)
     return len(claimed), response_ids[-1]
 
 

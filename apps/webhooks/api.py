@@ -86,14 +86,13 @@ class AttemptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class WebhookDeliverySerializer(serializers.ModelSerializer):
     event_id = serializers.UUIDField(source="event.id", read_only=True)
     event_type = serializers.CharField(source="event.type", read_only=True)
     attempt_log = AttemptSerializer(many=True, read_only=True)
 
     class Meta:
         model = WebhookDelivery
-        ref_name = "WebhookDelivery"  # reports has its own "Delivery" (of scheduled reports)
         fields = (
             "id",
             "event_id",
@@ -187,7 +186,7 @@ class WebhookEndpointViewSet(OrganizationViewSet):
         body = EndpointSerializer(endpoint).data | {"secret": secret}
         return Response(body, headers={"Cache-Control": "no-store"})
 
-    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
     @action(detail=True, methods=["post"])
     def test(self, request: Request, org_slug: str, pk: str) -> Response:
         """Send a `webhook.test` event to this endpoint now."""
@@ -202,12 +201,12 @@ class WebhookEndpointViewSet(OrganizationViewSet):
             .filter(pk=delivery.pk)
             .first()
         )
-        return Response(DeliverySerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
+        return Response(WebhookDeliverySerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=DeliverySerializer(many=True))
+    @extend_schema(responses=WebhookDeliverySerializer(many=True))
     @action(detail=True, methods=["get"])
     def deliveries(self, request: Request, org_slug: str, pk: str) -> Response:
         """The delivery log, newest first, each with its attempts."""
         rows = selectors.deliveries(organization=self.organization, endpoint=self._endpoint(pk))
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)

@@ -449,6 +449,50 @@ def webhooks_emit_responses(*, organization_id: int, response_ids: list[int]) ->
     return len(payloads)
 
 
+def webhooks_emit_alerts_created(
+    *, organization_id: int, response_ids: list[int], created_at: datetime
+) -> int:
+    """`alert.created` for the alerts a scoring batch just raised for these responses (those
+    stamped `created_at`: an alert that existed already was announced when it was made). One
+    query when nobody subscribes, four otherwise, whatever their number. Returns the events."""
+    from apps.alerts.models import Alert
+
+    if not response_ids:
+        return 0
+    endpoints = _subscribed(organization_id, EventType.ALERT_CREATED)
+    if not endpoints:
+        return 0
+    payloads = [
+        {
+            "alert": row["id"],
+            "status": row["status"],
+            "journey": {"id": row["journey_id"], "name": row["journey__name"]},
+            "touchpoint": (
+                {"id": row["touchpoint_id"], "name": row["touchpoint__name"]}
+                if row["touchpoint_id"]
+                else None
+            ),
+            "response": row["response_id"],
+            "triggers": row["triggers"],
+            "assigned": row["assignee_id"] is not None,
+            "due_at": row["due_at"],
+        }
+        for row in Alert.objects.for_organization(organization_id)
+        .filter(response_id__in=response_ids, created_at=created_at)
+        .order_by("id")
+        .values(
+            "id", "status", "journey_id", "journey__name", "touchpoint_id", "touchpoint__name",
+            "response_id", "triggers", "assignee_id", "due_at",
+        )
+    ]  # fmt: skip
+    if payloads:
+        _record(
+            organization_id, endpoints[0].organization.slug, EventType.ALERT_CREATED, payloads,
+            endpoints,
+        )  # fmt: skip
+    return len(payloads)
+
+
 def webhooks_emit_report_delivered(*, delivery: Any, recipients: int) -> list[WebhookDelivery]:
     """`report.delivered` for a scheduled report delivery just recorded as sent. Recipients'
     addresses stay out of the payload: only how many got it. One query when nobody subscribes."""

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.actions",
     "apps.webhooks",
+    "apps.alerts",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [
@@ -246,10 +248,10 @@ SPECTACULAR_SETTINGS = {
         "ReportFileKindEnum": "apps.reports.models.FileKind",
         "ItemKindEnum": "apps.surveys.models.ItemKind",  # "kind" of items and of report files
         "DeliveryStatusEnum": "apps.reports.models.DeliveryStatus",
+        "AlertStatusEnum": "apps.alerts.models.AlertStatus",
+        "ImprovementActionStatusEnum": "apps.actions.models.ActionStatus",
         "WebhookDeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
-        "ActionStatusEnum": "apps.actions.models.ActionStatus",
-        # An action's change against its baseline (apps/actions/api.py).
-        "ChangeStatusEnum": ["improved", "declined", "stable", "insufficient_data"],
+        "TrendStatusEnum": ["improved", "declined", "stable", "insufficient_data"],
     },
     # Every operation documents the error shape of the 4xx it can answer (apps/core/openapi.py).
     "POSTPROCESSING_HOOKS": [
@@ -297,6 +299,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "apps.reports.tasks.purge_expired_files",
         "schedule": 3600.0,
     },
+}
+# Alerts: overdue reminders and escalations (once per alert and stage), daily digests.
+CELERY_BEAT_SCHEDULE["alerts-sla-tick"] = {"task": "apps.alerts.tasks.sla_tick", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["alerts-digest-tick"] = {
+    "task": "apps.alerts.tasks.digest_tick",
+    "schedule": 600.0,
+}
+# Privacy: personal data past each organisation's retention period is anonymised, once a day.
+CELERY_BEAT_SCHEDULE["privacy-retention-tick"] = {
+    "task": "apps.privacy.tasks.retention_tick",
+    "schedule": 86400.0,
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
