@@ -31,6 +31,10 @@ class AlertSerializer(serializers.ModelSerializer):
     touchpoint_name = serializers.SerializerMethodField()
     assignee_email = serializers.SerializerMethodField()
     overdue = serializers.SerializerMethodField()
+    # Blank until resolved (read-only model fields lose allow_blank; found by the schema fuzz).
+    outcome = serializers.ChoiceField(
+        choices=AlertOutcome.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Alert

@@ -1,11 +1,14 @@
 """API plumbing shared by every app: the single error format for every 4xx and 5xx."""
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ApplicationError
@@ -59,3 +62,13 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def paginated(
+    view: APIView, request: Request, rows: Sequence[Any], serialize: Callable[[Any], Any]
+) -> Response:
+    """One page of `rows` as {"count", "next", "previous", "results"}, with the view's
+    `pagination_class` (set it on a plain APIView so the schema documents the page too)."""
+    paginator = view.pagination_class()  # type: ignore[attr-defined]
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(serialize(page))

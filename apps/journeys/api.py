@@ -26,7 +26,9 @@ _EDIT = {"GET": Action.JOURNEY_VIEW, "*": Action.JOURNEY_VIEW}
 
 
 class TouchpointSerializer(serializers.ModelSerializer):
-    owner_email = serializers.EmailField(source="owner.email", read_only=True, default=None)
+    owner_email = serializers.EmailField(
+        source="owner.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Touchpoint
@@ -53,7 +55,9 @@ class StageWithTouchpointsSerializer(StageSerializer):
 
 
 class JourneySerializer(serializers.ModelSerializer):
-    owner_email = serializers.EmailField(source="owner.email", read_only=True, default=None)
+    owner_email = serializers.EmailField(
+        source="owner.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Journey
@@ -365,7 +369,6 @@ class JourneyTemplateViewSet(OrganizationViewSet):
 
     actions = {"GET": Action.JOURNEY_VIEW}
     serializer_class = JourneyTemplateSerializer
-    pagination_class = None
 
     @extend_schema(responses=JourneyTemplateSerializer(many=True))
     def list(self, request: Request, org_slug: str) -> Response:
@@ -374,4 +377,5 @@ class JourneyTemplateViewSet(OrganizationViewSet):
              "touchpoints": sum(len(s.touchpoints) for s in t.stages)}
             for t in TEMPLATES.values()
         ]  # fmt: skip
-        return Response(JourneyTemplateSerializer(rows, many=True).data)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(JourneyTemplateSerializer(page, many=True).data)

@@ -9,7 +9,10 @@ from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
+
+from apps.core.api import paginated
 
 from . import api_keys, selectors, services
 from .base import OrganizationAPIView, OrganizationViewSet, client_ip
@@ -45,11 +48,14 @@ class MyOrganizationsView(APIView):
     """The organisations the signed-in person belongs to, with their role in each."""
 
     permission_classes = (IsAuthenticated,)
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema(responses=MyOrganizationSerializer(many=True))
     def get(self, request: Request) -> Response:
         memberships = selectors.memberships_of(user=request.user)
-        return Response(MyOrganizationSerializer(memberships, many=True).data)
+        return paginated(
+            self, request, memberships, lambda page: MyOrganizationSerializer(page, many=True).data
+        )
 
 
 class OrganizationDetailView(OrganizationAPIView):

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.views import View
 from rest_framework import exceptions, generics, viewsets
 from rest_framework.request import Request
@@ -78,6 +79,8 @@ class OrganizationView(_Sealed, View):
         action = _action_for(self.actions, Action.ORG_VIEW, request.method or "GET")
         if action is None or not can(self.principal, action):
             raise DjangoPermissionDenied
+        if _nul_names(request.GET):
+            raise SuspiciousOperation("A query parameter contains a NUL character.")  # 400
         with organization_context(self.organization):
             return super().dispatch(request, *args, **kwargs)
 
@@ -85,6 +88,22 @@ class OrganizationView(_Sealed, View):
         context: dict[str, Any] = {"organization": self.organization, "principal": self.principal}
         context.update(kwargs)
         return context
+
+
+def _nul_names(query: QueryDict) -> list[str]:
+    """Query parameters with a NUL in the name or a value. PostgreSQL cannot compare text with
+    NUL, so a search or filter would fail with a 500; form and serializer fields already refuse
+    it in bodies."""
+    return sorted({name for name, values in query.lists() for v in [name, *values] if "\x00" in v})
+
+
+def _reject_nul_characters(request: Request) -> None:
+    """API: a NUL in a query parameter is a 400 naming it."""
+    bad = _nul_names(request.query_params)
+    if bad:
+        raise exceptions.ValidationError(
+            {name: ["Null characters are not allowed."] for name in bad}
+        )
 
 
 class OrganizationAPIMixin(_Sealed):
@@ -119,6 +138,7 @@ class OrganizationAPIMixin(_Sealed):
         action = _action_for(self.actions, Action.ORG_VIEW, request.method or "GET")
         if action is None or not can(principal, action):
             raise exceptions.PermissionDenied("You do not have permission to do this.")
+        _reject_nul_characters(request)
         # The handler runs after initial(); finalize_response() always follows and leaves it.
         self._organization_context = organization_context(self.organization)
         self._organization_context.__enter__()

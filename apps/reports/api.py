@@ -15,8 +15,9 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
-from apps.core.api import validated
+from apps.core.api import paginated, validated
 from apps.core.errors import PermissionDenied
 from apps.journeys import selectors as journey_selectors
 from apps.journeys.models import Journey
@@ -244,7 +245,8 @@ class ReportScheduleViewSet(OrganizationViewSet):
         deliveries = selectors.deliveries_for_schedule(
             organization=self.organization, schedule=self._schedule(pk), limit=100
         )
-        return Response(DeliverySerializer(deliveries, many=True).data)
+        page = self.paginate_queryset(deliveries)
+        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
 
 
 # --- report files -----------------------------------------------------------------------------
@@ -299,6 +301,7 @@ class ReportFilesView(OrganizationAPIView):
     """Ask for a gap-report PDF or an export; the response's token follows its progress."""
 
     actions = READ
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     @extend_schema(
         parameters=[OpenApiParameter("journey", int, description="Only this journey's.")],
@@ -311,7 +314,12 @@ class ReportFilesView(OrganizationAPIView):
         files = selectors.report_files_requested(
             organization=self.organization, journey=journey, limit=50
         )
-        return Response(ReportFileSerializer(files, many=True, context={"request": request}).data)
+        return paginated(
+            self,
+            request,
+            files,
+            lambda page: ReportFileSerializer(page, many=True, context={"request": request}).data,
+        )
 
     @extend_schema(request=ReportFileCreateSerializer, responses={202: ReportFileSerializer})
     def post(self, request: Request, org_slug: str) -> Response:

@@ -26,6 +26,8 @@ _EDIT = {"GET": Action.JOURNEY_VIEW, "*": Action.JOURNEY_VIEW}
 
 class ItemSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number", read_only=True)
+    # Blank for screening and free-text items (read-only model fields lose allow_blank).
+    dimension = serializers.ChoiceField(choices=Dimension.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Item

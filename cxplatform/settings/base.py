@@ -253,6 +253,11 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
         "TrendStatusEnum": ["improved", "declined", "stable", "insufficient_data"],
     },
+    # Every operation documents the error shape of the 4xx it can answer (apps/core/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.openapi.error_responses",
+    ],
 }
 
 # Celery: the broker comes from CELERY_BROKER_URL, else REDIS_URL. Tasks are written to be

@@ -71,3 +71,21 @@ def test_authentication_failures_use_the_same_format(db):
     assert response.status_code in (401, 403)
     assert response.data["error"]["code"] == "not_authenticated"
     assert response.data["error"]["fields"] == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("collection", ["suppressions", "audit"])
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it(admin_api, org, collection):
+    """Found by the schema fuzz: PostgreSQL refuses NUL in text, so a search was a 500."""
+    response = admin_api.get(f"/api/v1/o/{org.slug}/{collection}/", {"q": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"q": ["Null characters are not allowed."]}
+    assert admin_api.get(f"/api/v1/o/{org.slug}/{collection}/", {"q": "ab"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_web_query_parameter_is_a_400(owner_client, org):
+    """The same on the web pages: the suppression search was a 500 on PostgreSQL."""
+    url = f"/o/{org.slug}/contacts/suppressions/"
+    assert owner_client.get(url, {"q": "a\x00b"}).status_code == 400
+    assert owner_client.get(url, {"q": "ab"}).status_code == 200

@@ -223,7 +223,7 @@ def test_delete_touchpoint_reports_what_happened(analyst_api, journey, org):
 
 
 def test_templates_are_listed(viewer_api):
-    rows = viewer_api.get(f"{BASE}/journey-templates/").json()
+    rows = viewer_api.get(f"{BASE}/journey-templates/").json()["results"]
     assert {r["slug"] for r in rows} == {
         "b2b-sales-service", "retail-web-shop", "subscription-service"
     }  # fmt: skip

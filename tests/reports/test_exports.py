@@ -293,7 +293,7 @@ def test_the_api_makes_and_serves_files(
     assert download.status_code == 200
     assert load_workbook(io.BytesIO(download.content))["Scores"]["A1"].value == "level"
     assert stranger_api.get(reverse("api:report-file", args=[org.slug, token])).status_code == 404
-    listed = viewer_api.get(url, {"journey": scoring_journey.pk}).json()
+    listed = viewer_api.get(url, {"journey": scoring_journey.pk}).json()["results"]
     assert [f["token"] for f in listed] == [token]
     bad = analyst_api.post(url, {"journey": scoring_journey.pk, "kind": "gap_report_pdf",
                                  "filters": {"from": "yesterday"}}, format="json")  # fmt: skip
