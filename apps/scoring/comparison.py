@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import (
+    BigIntegerField,
     Case,
     CharField,
     Count,
@@ -71,25 +72,28 @@ class SegmentChoices:
 
 def segment_choices(*, organization: Organization, journey: Journey) -> SegmentChoices:
     """Attribute sets, and attribute name -> values stored responses carried or the journey's
-    links allow (two queries; the same values as `selectors.attribute_values`)."""
+    links allow (one query; the same values as `selectors.attribute_values`)."""
     from apps.distribution.models import ContextAttribute
 
-    sets = {
-        pk: values or {}
-        for pk, values in AttributeSet.objects.for_organization(organization).values_list(
-            "pk", "values"
-        )
-    }
-    found: dict[str, set[str]] = defaultdict(set)
-    for values in sets.values():
-        for name, value in values.items():
-            found[name].add(str(value))
-    for name, allowed in (
+    # One query for both: the stored sets, and the context attributes declared on the
+    # journey's links (an id of 0 and a name).
+    stored = AttributeSet.objects.for_organization(organization).values_list(
+        "pk", Value("", output_field=CharField()), "values"
+    )
+    declared = (
         ContextAttribute.objects.for_organization(organization)
         .filter(questionnaire__journey=journey)
-        .values_list("name", "allowed_values")
-    ):
-        found[name].update(str(value) for value in allowed or [])
+        .values_list(Value(0, output_field=BigIntegerField()), "name", "allowed_values")
+    )
+    sets: dict[int, dict[str, Any]] = {}
+    found: dict[str, set[str]] = defaultdict(set)
+    for pk, name, values in stored.union(declared, all=True):
+        if name:
+            found[name].update(str(value) for value in values or [])
+        else:
+            sets[pk] = values or {}
+            for attribute, value in sets[pk].items():
+                found[attribute].add(str(value))
     return SegmentChoices(
         sets=sets, values={name: sorted(values) for name, values in sorted(found.items())}
     )

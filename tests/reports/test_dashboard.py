@@ -190,9 +190,23 @@ def test_segments_under_a_segment_filter(viewer_client, org, many_segments):
         assert same(row.employee, own.journey_cx_employee)
 
 
-def test_previous_period_nps_is_the_nps_summarys(org, many_segments):
+def test_previous_period_nps_and_choices_are_the_selectors(
+    org, analyst, many_segments, scoring_questionnaire
+):
+    from apps.distribution.services import context_attribute_set
     from apps.scoring import comparison, selectors
     from apps.scoring.filters import ReportFilter
+    from apps.scoring.models import AttributeSet
+    from tests.journeys.helpers import principal
+
+    for name, allowed in (("store", ["store-99", "store-00"]), ("channel", [])):
+        context_attribute_set(
+            organization=org,
+            actor=principal(org, analyst),
+            questionnaire=scoring_questionnaire,
+            name=name,
+            allowed_values=allowed,
+        )
 
     flt = ReportFilter(date_from=DAY, date_to=DAY, attributes={"region": ["north"]})
     choices = comparison.segment_choices(organization=org, journey=many_segments)
@@ -202,6 +216,9 @@ def test_previous_period_nps_is_the_nps_summarys(org, many_segments):
     summary = selectors.nps_summary(organization=org, journey=many_segments, report_filter=flt)
     assert mine == summary.customer_nps and mine.n
     assert choices.values == selectors.attribute_values(organization=org, journey=many_segments)
+    assert "store-99" in choices.values["store"] and choices.values["channel"] == []
+    stored = AttributeSet.objects.for_organization(org).values_list("pk", "values")
+    assert choices.sets == dict(stored) and len(choices.sets) > len(STORES)
 
 
 @pytest.mark.parametrize(
