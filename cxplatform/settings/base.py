@@ -269,6 +269,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "scoring-sweep": {"task": "apps.scoring.tasks.responses_sweep", "schedule": 60.0},
     # Due report schedules become deliveries (once per due time), stalled ones are requeued.
     "reports-schedules-tick": {"task": "apps.reports.tasks.schedules_tick", "schedule": 60.0},
+    # Files a stopped worker left "running" fail after 15 min without progress.
+    "reports-sweep-stale-files": {"task": "apps.reports.tasks.sweep_stale_files", "schedule": 60.0},
     "reports-purge-expired-files": {
         "task": "apps.reports.tasks.purge_expired_files",
         "schedule": 3600.0,
