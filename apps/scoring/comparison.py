@@ -77,12 +77,16 @@ def segment_choices(*, organization: Organization, journey: Journey) -> SegmentC
 
     # One query for both: the stored sets, and the context attributes declared on the
     # journey's links (an id of 0 and a name).
-    stored = AttributeSet.objects.for_organization(organization).values_list(
-        "pk", Value("", output_field=CharField()), "values"
+    # (No ORDER BY inside: SQLite refuses it in the parts of a UNION.)
+    stored = (
+        AttributeSet.objects.for_organization(organization)
+        .order_by()
+        .values_list("pk", Value("", output_field=CharField()), "values")
     )
     declared = (
         ContextAttribute.objects.for_organization(organization)
         .filter(questionnaire__journey=journey)
+        .order_by()
         .values_list(Value(0, output_field=BigIntegerField()), "name", "allowed_values")
     )
     sets: dict[int, dict[str, Any]] = {}
