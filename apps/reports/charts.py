@@ -338,12 +338,14 @@ def blind_spot_matrix(
             ]
         )
     # Labels over every bubble, each where it covers no other label and no other bubble.
+    # The halo is a white copy underneath: WeasyPrint (the PDF) ignores `paint-order`.
     for x, y, anchor, label in _place_labels(bubbles, (left, top, left + plot_w, top + plot_h)):
         svg.add(
-            f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="{anchor}" fill="{INK}" '
-            f'stroke="#fff" stroke-width="3" stroke-linejoin="round" paint-order="stroke">'
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="{anchor}" fill="#fff" '
+            f'stroke="#fff" stroke-width="3" stroke-linejoin="round" aria-hidden="true">'
             f"{escape(label)}</text>"
         )
+        svg.text(x, y, label, size=11, anchor=anchor)
     headers = [_("Touchpoint"), _("Customer score"), _("Gap"), _("Importance"), _("Finding")]
     return Chart(title, description, svg.render(), headers, rows)
 
