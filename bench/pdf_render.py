@@ -18,7 +18,8 @@ WeasyPrint rendering):
 1. `--runs` timed renders after a warm-up: median and spread, and of the read alone;
 2. the process's RSS high-water mark (`ru_maxrss`) after them, against its RSS before the
    first render;
-3. `--renders` renders in a row, printing RSS at every tenth of them: flat means no leak.
+3. `--renders` renders in a row, printing RSS at every tenth of them: flat means no leak
+   (stopped after `--max-minutes`, default 20, with the count reached).
 
 Writes bench/results/pdf_render-*.json and the last PDF as pdf_render-sample.pdf.
 """
@@ -102,6 +103,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="timed renders (median)")
     parser.add_argument("--renders", type=int, default=1000, help="renders in the leak check")
+    parser.add_argument(
+        "--max-minutes", type=float, default=20.0, help="stop the leak check after (minutes)"
+    )
     parser.add_argument("--language", default="en", choices=["en", "fi"])
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
@@ -180,8 +184,10 @@ def run(args: argparse.Namespace) -> None:
     leak = []
     started = time.monotonic()
     step = max(1, args.renders // 10)
+    stopped_early = False
     for done in range(args.renders + 1):
-        if done % step == 0:
+        over_time = time.monotonic() - started > 60 * args.max_minutes
+        if done % step == 0 or over_time or done == args.renders:
             point = {
                 "renders": done,
                 "rss_mb": round(rss_mb(), 1),
@@ -190,6 +196,10 @@ def run(args: argparse.Namespace) -> None:
             }
             leak.append(point)
             print(f"  {point}", flush=True)
+        if over_time and done < args.renders:
+            stopped_early = True
+            print(f"  stopped after {done} renders: --max-minutes {args.max_minutes}", flush=True)
+            break
         if done < args.renders:
             pdf = render()
     leak_seconds = time.monotonic() - started
@@ -198,17 +208,20 @@ def run(args: argparse.Namespace) -> None:
     growth = leak[-1]["rss_mb"] - leak[1]["rss_mb"] if len(leak) > 2 else 0.0
     print()
     print(f"12-touchpoint gap report PDF ({timing['pages']} pages, {timing['pdf_kb']} KiB):")
-    print(f"  render median {timing['render_median_s']} s (min {timing['render_min_s']}, "
-          f"max {timing['render_max_s']}; of which the report read ~{timing['read_median_s']} s)")
+    print(
+        f"  render median {timing['render_median_s']} s (min {timing['render_min_s']}, "
+        f"max {timing['render_max_s']}; of which the report read ~{timing['read_median_s']} s)"
+    )
     print(f"  RSS before the first render {timing['rss_before_first_render_mb']} MiB, "
           f"high-water mark {timing['peak_rss_mb']} MiB")  # fmt: skip
-    print(f"  {args.renders} renders in {leak_seconds:.0f} s; RSS after the first tenth "
+    print(f"  {leak[-1]['renders']} renders in {leak_seconds:.0f} s; RSS after the first tenth "
           f"{leak[1]['rss_mb'] if len(leak) > 1 else '-'} MiB, at the end {leak[-1]['rss_mb']} "
           f"MiB ({growth:+.1f} MiB)")  # fmt: skip
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"pdf_render-{stamp}.json"
     summary = {"when": stamp, "cores": os.cpu_count(), "load": os.getloadavg(),
-               "timing": timing, "rss": leak, "leak_check_s": round(leak_seconds, 1)}  # fmt: skip
+               "timing": timing, "rss": leak, "leak_check_s": round(leak_seconds, 1),
+               "leak_check_stopped_early": stopped_early}  # fmt: skip
     out.write_text(json.dumps(summary, indent=2))
     print(f"Written {out.relative_to(REPO)}")
 

@@ -103,7 +103,7 @@ def start_workers(args: argparse.Namespace, env: dict[str, str]) -> list[subproc
         cmd = [sys.executable, "-m", "celery", "-A", "cxplatform", "worker", "-l", "WARNING",
                "-Q", "reports", "--pool", "prefork", "--concurrency", str(args.concurrency),
                "-n", f"bench{n + 1}@%h", "--without-mingle", "--without-gossip"]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log))
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=log))  # noqa: S603
     return procs
 
 
@@ -160,7 +160,7 @@ def main() -> None:
 
         django.setup()
         print(f"Seeding {urlsplit(database_url).path.lstrip('/')} ...", flush=True)
-        organization, schedule_ids = seed(args.schedules, args.recipients)
+        _organization, schedule_ids = seed(args.schedules, args.recipients)
         workers = start_workers(args, env)
         wait_for_workers(args.workers)
         print(f"{args.workers} worker(s) x {args.concurrency} ready; the tick ...", flush=True)
