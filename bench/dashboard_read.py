@@ -13,7 +13,8 @@ in-process: the default page (last 90 days), the page comparing the 25 stores si
 the staff calibration by team, and the same for 365 days. Derived importance is cached until
 new data arrives, so each page is timed with its cache cold (the bench's importance keys deleted
 before every run: the first read after a processed batch) and warm. Prints p50/p95 and the
-query count per page, and the 10M/1M ratio; writes bench/results/dashboard_read-*.json.
+query count per page, the SQL time by read (the comparison's grouped reads apart), and the
+10M/1M ratio; writes bench/results/dashboard_read-*.json.
 """
 
 import argparse
@@ -22,6 +23,7 @@ import os
 import statistics
 import sys
 import time
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,31 @@ def forget_importance(redis_url: str) -> int:
     return client.delete(*keys) if keys else 0
 
 
+class QueryTimer:
+    """Times every query of a request, by what it reads: the segment comparison's two grouped
+    reads, the other aggregate reads by table, and the rest (session, journey, shape...)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = defaultdict(float)
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            if '"scoring_touchpointdayaggregate"."attribute_set_id" AS' in sql or (
+                "scoring_respondentscore" in sql and "CASE WHEN" in sql
+            ):
+                name = "comparison"
+            else:
+                name = next(
+                    (t for t in ("itemdaycount", "touchpointdayaggregate", "respondentscore")
+                     if f"scoring_{t}" in sql),
+                    "other",
+                )  # fmt: skip
+            self.ms[name] += 1000 * (time.perf_counter() - started)
+
+
 def measure(spec: dict[str, Any], runs: int, today: date, redis_url: str) -> list[dict[str, Any]]:
     from django.db import connection
     from django.test import Client
@@ -76,11 +103,16 @@ def measure(spec: dict[str, Any], runs: int, today: date, redis_url: str) -> lis
         }
         for cache_state in ("cold", "warm"):
             timings: list[float] = []
+            breakdowns: list[dict[str, float]] = []
             queries = set()
             for attempt in range(runs + 1):  # the first run warms PostgreSQL's buffers
                 if cache_state == "cold":
                     forget_importance(redis_url)
-                with CaptureQueriesContext(connection) as captured:
+                timer = QueryTimer()
+                with (
+                    CaptureQueriesContext(connection) as captured,
+                    connection.execute_wrapper(timer),
+                ):
                     started = time.perf_counter()
                     response = client.get(url, params, secure=True)
                     elapsed = time.perf_counter() - started
@@ -89,6 +121,7 @@ def measure(spec: dict[str, Any], runs: int, today: date, redis_url: str) -> lis
                 queries.add(len(captured.captured_queries))
                 if attempt:
                     timings.append(elapsed)
+                    breakdowns.append(timer.ms)
             page = response.content.decode()
             rows.append({
                 "page": label, "importance_cache": cache_state,
@@ -96,6 +129,10 @@ def measure(spec: dict[str, Any], runs: int, today: date, redis_url: str) -> lis
                 "p95_ms": round(1000 * percentile(timings, 0.95), 1),
                 "max_ms": round(1000 * max(timings), 1),
                 "queries": sorted(queries),
+                "sql_median_ms": {
+                    name: round(statistics.median(b.get(name, 0.0) for b in breakdowns), 1)
+                    for name in sorted({n for b in breakdowns for n in b})
+                },
                 "compared_values": page.count('<th scope="row">Store '),
                 "kb": round(len(page) / 1024),
             })  # fmt: skip
@@ -151,14 +188,14 @@ def run(args: argparse.Namespace, database_url: str, redis_url: str) -> None:
         results.append({"counts": counts, "rows": measure(spec, args.runs, today, redis_url)})
     print()
     header = (f"{'answers':>11} {'page':<34} {'importance':>10} {'p50 ms':>8} {'p95 ms':>8} "
-              f"{'max ms':>8} queries")  # fmt: skip
+              f"{'max ms':>8} queries  SQL by read (median ms)")  # fmt: skip
     print(header)
     print("-" * len(header))
     for result in results:
         for row in result["rows"]:
             print(f"{result['counts']['answers']:>11,} {row['page']:<34} "
                   f"{row['importance_cache']:>10} {row['p50_ms']:>8} {row['p95_ms']:>8} "
-                  f"{row['max_ms']:>8} {row['queries']}")  # fmt: skip
+                  f"{row['max_ms']:>8} {row['queries']}  {row['sql_median_ms']}")  # fmt: skip
     ratios = {}
     if len(results) >= 2:
         small, large = results[0], results[-1]

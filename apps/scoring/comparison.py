@@ -19,7 +19,6 @@ from django.db.models import (
     CharField,
     Count,
     Max,
-    OuterRef,
     QuerySet,
     Subquery,
     Sum,
@@ -285,9 +284,10 @@ def journey_comparison(
         wanted = set(customer_sets) | set(unit_sets)
         wanted.update(pk for ids in segment_sets.values() for pk in ids)
         queryset = queryset.filter(attribute_set_id__in=sorted(wanted))
-    # The journey's scoring version (what cached importance is valid for) rides along as a
-    # scalar subquery: one round trip fewer than `selectors.scoring_version`.
-    version = ScoringState.objects.filter(organization=organization, journey=OuterRef("journey"))
+    # The journey's scoring version (what cached importance is valid for) rides along as an
+    # uncorrelated scalar subquery, evaluated once: one round trip fewer than
+    # `selectors.scoring_version`.
+    version = ScoringState.objects.filter(organization=organization, journey=journey)
     rows = queryset.values_list(
         "attribute_set_id", "touchpoint_id", "touchpoint__importance", "audience"
     ).annotate(
