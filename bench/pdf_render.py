@@ -25,6 +25,7 @@ Writes bench/results/pdf_render-*.json and the last PDF as pdf_render-sample.pdf
 """
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -118,6 +119,11 @@ def main() -> None:
     parser.add_argument(
         "--max-minutes", type=float, default=20.0, help="stop the leak check after (minutes)"
     )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="trace Python allocations in the leak check and print where they grew",
+    )
     parser.add_argument("--language", default="en", choices=["en", "fi"])
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
@@ -194,12 +200,19 @@ def run(args: argparse.Namespace) -> None:
     print(f"  {timing}", flush=True)
 
     leak = []
+    if args.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(5)
+        gc.collect()
+        first_snapshot = tracemalloc.take_snapshot()
     started = time.monotonic()
     step = max(1, args.renders // 10)
     stopped_early = False
     for done in range(args.renders + 1):
         over_time = time.monotonic() - started > 60 * args.max_minutes
         if done % step == 0 or over_time or done == args.renders:
+            gc.collect()
             point = {
                 "renders": done,
                 "rss_mb": round(rss_mb(), 1),
@@ -215,6 +228,16 @@ def run(args: argparse.Namespace) -> None:
         if done < args.renders:
             pdf = render()
     leak_seconds = time.monotonic() - started
+    if args.tracemalloc:
+        gc.collect()
+        grown = tracemalloc.take_snapshot().compare_to(first_snapshot, "traceback")
+        traced_growth = sum(stat.size_diff for stat in grown) / 2**20
+        print(f"  Python allocations grew by {traced_growth:+.1f} MiB in the leak check; top:")
+        for stat in grown[:8]:
+            frames = " <- ".join(f"{f.filename.split('site-packages/')[-1]}:{f.lineno}"
+                                 for f in stat.traceback[:3])  # fmt: skip
+            print(f"    {stat.size_diff / 2**10:+.0f} KiB {stat.count_diff:+d} blocks  {frames}")
+        tracemalloc.stop()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pdf_render-sample.pdf").write_bytes(pdf)
     growth = leak[-1]["rss_mb"] - leak[1]["rss_mb"] if len(leak) > 2 else 0.0
