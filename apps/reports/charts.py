@@ -162,6 +162,12 @@ def dual_curve(points: Sequence[CurvePoint], *, title: str, description: str) ->
     """Customer score and the staff's estimate along the journey, touchpoint by touchpoint."""
     width, height = 720, 320
     left, right, top, bottom = 44, 16, 34, 92
+    # The touchpoint names hang down to the right of their ticks (rotated 35 degrees): leave
+    # room for the last one, which would otherwise run off the chart.
+    if points:
+        reach = len(_short(points[-1].label)) * _LABEL_CHAR_WIDTH * 0.82
+        step = (width - left - right) / len(points)
+        right = max(right, round(reach - step / 2 + 6))
     plot_w, plot_h = width - left - right, height - top - bottom
     svg = _Svg(width, height, title, description)
     step = plot_w / max(1, len(points))

@@ -154,3 +154,15 @@ def test_blind_spot_matrix_labels_of_crowded_bubbles_do_not_overlap():
         for b in boxes[i + 1 :]:
             apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
             assert apart, (a, b)
+
+
+def test_dual_curve_leaves_room_for_the_last_touchpoints_name():
+    points = [CurvePoint(f"Touchpoint {i}", 60.0, 65.0, "aligned") for i in range(11)]
+    chart = dual_curve(
+        [*points, CurvePoint("Account review", 60.0, 65.0, "aligned")], title="t", description="d"
+    )
+    root = parse(chart)
+    last = [g for g in root.findall(".//s:g", NS) if g.get("transform", "").startswith("translate")]
+    x = float(last[-1].get("transform").split("(")[1].split()[0])
+    # 14 characters of ~6.6 px rotated 35 degrees reach ~76 px to the right of the tick.
+    assert x + len("Account review") * 6.6 * 0.82 <= 720
