@@ -96,20 +96,30 @@ class ActionsPanel:
 def dashboard_panel(
     *, organization: Organization, principal: Principal, journey: Journey
 ) -> ActionsPanel | None:
-    """None for whom may not read actions; two queries otherwise."""
+    """None for whom may not read actions; one query otherwise (counts per status and
+    touchpoint, from which the totals, the overdue and the touchpoints with open actions)."""
     if not can(principal, Action.ACTIONS_VIEW, journey):
         return None
-    counts = action_counts(organization=organization, journey=journey)
-    rows = [(str(value), str(label), counts[value]) for value, label in ActionStatus.choices]
-    open_touchpoints = (
+    late = Q(status__in=OPEN_STATUSES, due_date__lt=organization_today(organization))
+    groups = (
         ImprovementAction.objects.for_organization(organization)
-        .filter(journey=journey, status__in=OPEN_STATUSES)
-        .values_list("touchpoint_id", flat=True)
-        .distinct()
+        .filter(journey=journey)
+        .values("status", "touchpoint_id")
+        .annotate(actions=Count("pk"), late=Count("pk", filter=late))
+        .order_by()
     )
+    counts = dict.fromkeys(ActionStatus.values, 0)
+    overdue = 0
+    open_touchpoints = set()
+    for group in groups:
+        counts[group["status"]] = counts.get(group["status"], 0) + group["actions"]
+        overdue += group["late"]
+        if group["status"] in OPEN_STATUSES:
+            open_touchpoints.add(group["touchpoint_id"])
+    rows = [(str(value), str(label), counts[value]) for value, label in ActionStatus.choices]
     return ActionsPanel(
         rows=rows,
-        overdue=counts["overdue"],
+        overdue=overdue,
         total=sum(count for _, _, count in rows),
         can_create=can(principal, Action.ACTIONS_MANAGE, journey),
         open_touchpoints=frozenset(open_touchpoints),

@@ -275,16 +275,22 @@ class AlertPanel:
 
 
 def dashboard_figures(
-    *, organization: Organization, journey: Journey, now: datetime | None = None
+    *,
+    organization: Organization,
+    journey: Journey,
+    now: datetime | None = None,
+    touchpoints: list[tuple[int, str]] | None = None,
 ) -> AlertPanel:
-    """Alert figures for the journey and each of its touchpoints (two queries)."""
+    """Alert figures for the journey and each of its touchpoints: one query when the caller
+    passes the journey's touchpoints in order as (id, name) (the dashboard has them), else two."""
     now = now or timezone.now()
-    touchpoints = list(
-        Touchpoint.objects.for_organization(organization)
-        .filter(journey=journey)
-        .order_by("stage__position", "position", "id")
-        .values_list("pk", "name")
-    )
+    if touchpoints is None:
+        touchpoints = list(
+            Touchpoint.objects.for_organization(organization)
+            .filter(journey=journey)
+            .order_by("stage__position", "position", "id")
+            .values_list("pk", "name")
+        )
     overall = AlertFigures(label=journey.name, touchpoint_id=None)
     by_touchpoint = {pk: AlertFigures(label=name, touchpoint_id=pk) for pk, name in touchpoints}
     rows = (

@@ -157,7 +157,9 @@ class Principal:
         return self.user.pk if self.user is not None else None
 
 
-def _object_roles(principal: Principal, obj: Any) -> frozenset[Action]:
+def _object_roles(
+    principal: Principal, obj: Any, wanted: Action | None = None
+) -> frozenset[Action]:
     """Extra actions from owning the object's journey or touchpoint (issue 4 adds the models)."""
     user_id = principal.user_id
     if obj is None or user_id is None:
@@ -169,7 +171,9 @@ def _object_roles(principal: Principal, obj: Any) -> frozenset[Action]:
     touchpoint = obj if type(obj).__name__ == "Touchpoint" else getattr(obj, "touchpoint", None)
     if touchpoint is not None and getattr(touchpoint, "owner_id", None) == user_id:
         granted |= _TOUCHPOINT_OWNER
-    if journey is not None and user_id in _touchpoint_owner_ids(journey):
+    # Who owns the journey's other touchpoints is a query: asked only when it could matter.
+    could_matter = wanted is None or wanted in _TOUCHPOINT_OWNER
+    if journey is not None and could_matter and user_id in _touchpoint_owner_ids(journey):
         granted |= _TOUCHPOINT_OWNER - {Action.ALERT_WORK}
     if type(obj).__name__ == "ImprovementAction" and getattr(obj, "owner_id", None) == user_id:
         granted |= _ACTION_OWNER
@@ -201,7 +205,11 @@ def can(principal: Principal | None, action: Action, obj: Any = None) -> bool:
         principal.organization.pk
     ):
         return False
-    return action in actions_for(principal, obj)
+    if principal.api_key is not None:
+        return action in actions_for(principal, obj)
+    if action in ROLE_ACTIONS.get(principal.role or "", ()):
+        return True  # the role alone allows it: no need to look up who owns what
+    return action in _object_roles(principal, obj, wanted=action)
 
 
 def require(principal: Principal | None, action: Action, obj: Any = None) -> None:

@@ -162,6 +162,12 @@ def dual_curve(points: Sequence[CurvePoint], *, title: str, description: str) ->
     """Customer score and the staff's estimate along the journey, touchpoint by touchpoint."""
     width, height = 720, 320
     left, right, top, bottom = 44, 16, 34, 92
+    # The touchpoint names hang down to the right of their ticks (rotated 35 degrees): leave
+    # room for the last one, which would otherwise run off the chart.
+    if points:
+        reach = len(_short(points[-1].label)) * _LABEL_CHAR_WIDTH * 0.82
+        step = (width - left - right) / len(points)
+        right = max(right, round(reach - step / 2 + 6))
     plot_w, plot_h = width - left - right, height - top - bottom
     svg = _Svg(width, height, title, description)
     step = plot_w / max(1, len(points))
@@ -305,6 +311,7 @@ def blind_spot_matrix(
     svg.text(16, top + plot_h / 2, _("Gap (staff minus customers)"), anchor="middle", rotate=True)
 
     rows = []
+    bubbles: list[tuple[float, float, float, str]] = []  # x, y, radius, label
     # Large bubbles first so that small ones stay visible on top.
     for point in sorted(points, key=lambda p: -p.importance):
         if point.customer_score is None or point.gap is None:
@@ -326,7 +333,7 @@ def blind_spot_matrix(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="{fill}" '
             f'fill-opacity="0.75" stroke="{colour}" stroke-width="1.5"/>'
         )
-        svg.text(x + radius + 3, y + 4, _short(point.label, 22), size=11)
+        bubbles.append((x, y, radius, _short(point.label, 22)))
         rows.append(
             [
                 point.label,
@@ -336,8 +343,77 @@ def blind_spot_matrix(
                 classification_label(point.classification),
             ]
         )
+    # Labels over every bubble, each where it covers no other label and no other bubble.
+    # The halo is a white copy underneath: WeasyPrint (the PDF) ignores `paint-order`.
+    for x, y, anchor, label in _place_labels(bubbles, (left, top, left + plot_w, top + plot_h)):
+        svg.add(
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="{anchor}" fill="#fff" '
+            f'stroke="#fff" stroke-width="3" stroke-linejoin="round" aria-hidden="true">'
+            f"{escape(label)}</text>"
+        )
+        svg.text(x, y, label, size=11, anchor=anchor)
     headers = [_("Touchpoint"), _("Customer score"), _("Gap"), _("Importance"), _("Finding")]
     return Chart(title, description, svg.render(), headers, rows)
+
+
+# Width of one character of an 11 px label, generous (Noto Sans averages ~6 px).
+_LABEL_CHAR_WIDTH = 6.6
+_LABEL_HEIGHT = 13.0
+
+
+def _place_labels(
+    bubbles: Sequence[tuple[float, float, float, str]],
+    plot: tuple[float, float, float, float],
+) -> list[tuple[float, float, str, str]]:
+    """(x, baseline y, text-anchor, label) per bubble: right of it, else left, else above or
+    below, else shifted further up or down: the first spot that stays in the plot and
+    overlaps neither a placed label nor another bubble (the least overlap if none is free)."""
+    x_min, y_min, x_max, y_max = plot
+    placed: list[tuple[float, float, float, float]] = []
+
+    def overlap(
+        a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+    ) -> float:
+        w = min(a[2], b[2]) - max(a[0], b[0])
+        h = min(a[3], b[3]) - max(a[1], b[1])
+        return w * h if w > 0 and h > 0 else 0.0
+
+    def covers_bubble(box: tuple[float, float, float, float], own: int) -> float:
+        total = 0.0
+        for index, (bx, by, radius, _label) in enumerate(bubbles):
+            if index != own:
+                total += overlap(box, (bx - radius, by - radius, bx + radius, by + radius))
+        return total
+
+    result = []
+    for own, (x, y, radius, label) in enumerate(bubbles):
+        width = _LABEL_CHAR_WIDTH * len(label)
+        candidates = []
+        for shift in (0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0):
+            dy = shift * _LABEL_HEIGHT
+            candidates.append((x + radius + 3, y + dy, "start"))
+            candidates.append((x - radius - 3, y + dy, "end"))
+            if shift == 0.0:
+                candidates.append((x, y - radius - 4 - _LABEL_HEIGHT / 2, "middle"))
+                candidates.append((x, y + radius + 4 + _LABEL_HEIGHT / 2, "middle"))
+        best: tuple[float, tuple[float, float, str], tuple[float, float, float, float]] | None
+        best = None
+        for order, (lx, centre_y, anchor) in enumerate(candidates):
+            start = {"start": lx, "end": lx - width, "middle": lx - width / 2}[anchor]
+            box = (start, centre_y - _LABEL_HEIGHT / 2, start + width, centre_y + _LABEL_HEIGHT / 2)
+            outside = box[0] < x_min or box[2] > x_max + 16 or box[1] < y_min or box[3] > y_max
+            cost = sum(overlap(box, other) for other in placed) * 4 + covers_bubble(box, own)
+            cost += 1e6 if outside else 0.0
+            cost += order * 1e-3  # ties go to the earlier, nearer spot
+            if best is None or cost < best[0]:
+                best = (cost, (lx, centre_y, anchor), box)
+            if cost < 1.0:
+                break
+        assert best is not None
+        (lx, centre_y, anchor), box = best[1], best[2]
+        placed.append(box)
+        result.append((lx, centre_y + 4, anchor, label))
+    return result
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from apps.journeys.models import Journey
 from apps.organizations.base import OrganizationView
 from apps.organizations.permissions import Action
 from apps.responses import selectors as response_selectors
+from apps.scoring import comparison
 from apps.scoring import selectors as scoring
 from apps.scoring.figures import GapReport, TouchpointRow
 from apps.scoring.filters import (
@@ -38,8 +39,6 @@ from .narrative import dimension_label, priority_texts
 
 PRESETS = ("7", "30", "90", "365")
 DEFAULT_PRESET = "90"
-# Side-by-side comparisons read one report per value: keep a page's work bounded.
-MAX_COMPARED_VALUES = 12
 COMMENTS_PER_PAGE = 20
 
 
@@ -47,14 +46,6 @@ COMMENTS_PER_PAGE = 20
 class StageColumn:
     name: str
     touchpoints: list[TouchpointRow]
-
-
-@dataclass(frozen=True)
-class SegmentRow:
-    value: str
-    customer: float | None
-    employee: float | None
-    gap: float | None
 
 
 def _stages(rows: Iterable[TouchpointRow]) -> list[StageColumn]:
@@ -77,7 +68,9 @@ class DashboardBase(OrganizationView):
             raise Http404
         return journey
 
-    def report_filter(self, journey: Journey) -> tuple[ReportFilter, dict[str, list[str]], str]:
+    def report_filter(
+        self, journey: Journey, known_attributes: Iterable[str] | None = None
+    ) -> tuple[ReportFilter, dict[str, list[str]], str]:
         """The filter of the query string (a preset or a custom range); bad input falls back to
         the default period with the errors shown next to the fields."""
         params: QueryDict = self.request.GET.copy()
@@ -88,14 +81,20 @@ class DashboardBase(OrganizationView):
             params["to"] = today.isoformat()
         try:
             flt = report_filter_parse(
-                organization=self.organization, journey=journey, params=params
+                organization=self.organization,
+                journey=journey,
+                params=params,
+                known_attributes=known_attributes,
             )
             return flt, {}, preset
         except ValidationFailed as exc:
             return default_filter(self.organization), exc.fields, preset
 
-    def filter_context(self, journey: Journey, flt: ReportFilter) -> dict[str, Any]:
-        values = scoring.attribute_values(organization=self.organization, journey=journey)
+    def filter_context(
+        self, journey: Journey, flt: ReportFilter, values: dict[str, list[str]] | None = None
+    ) -> dict[str, Any]:
+        if values is None:
+            values = scoring.attribute_values(organization=self.organization, journey=journey)
         return {
             "attribute_choices": [
                 (name, ATTRIBUTE_PREFIX + name, options, flt.attributes.get(name, []))
@@ -111,32 +110,32 @@ class DashboardBase(OrganizationView):
 class JourneyDashboard(DashboardBase):
     def get(self, request: HttpRequest, journey_id: int) -> HttpResponse:
         journey = self.journey(journey_id)
-        flt, errors, preset = self.report_filter(journey)
+        choices = comparison.segment_choices(organization=self.organization, journey=journey)
+        flt, errors, preset = self.report_filter(journey, choices.values)
         report = scoring.gap_report(
             organization=self.organization, journey=journey, report_filter=flt, with_trend=True
         )
         nps = next((row for row in report.outcomes if row.item_key == "nps"), None)
         previous_nps = (
-            scoring.nps_summary(
-                organization=self.organization, journey=journey, report_filter=flt.previous()
+            comparison.customer_nps(
+                organization=self.organization,
+                journey=journey,
+                report_filter=flt.previous(),
+                choices=choices,
             )
             if nps is not None
             else None
         )
         compare = request.GET.get("compare", "")
         unit = request.GET.get("unit", "")
-        attribute_values = scoring.attribute_values(organization=self.organization, journey=journey)
-        segments = (
-            self._segments(journey, flt, compare, attribute_values[compare])
-            if compare in attribute_values and compare not in flt.attributes
-            else []
-        )
-        calibration = (
-            scoring.staff_calibration(
-                organization=self.organization, journey=journey, report_filter=flt, attribute=unit
-            )
-            if unit in attribute_values
-            else []
+        compared = comparison.journey_comparison(
+            organization=self.organization,
+            journey=journey,
+            report=report,
+            report_filter=flt,
+            choices=choices,
+            compare=compare if compare in choices.values and compare not in flt.attributes else "",
+            unit=unit if unit in choices.values else "",
         )
         context = {
             "journey": journey,
@@ -149,50 +148,27 @@ class JourneyDashboard(DashboardBase):
             "nps": nps,
             "nps_change": _change(
                 nps.customer_nps.nps if nps and nps.customer_nps else None,
-                previous_nps.customer_nps.nps
-                if previous_nps and previous_nps.customer_nps
-                else None,
+                previous_nps.nps if previous_nps else None,
             ),
             "dual_curve": _dual_curve(report),
             "matrix": _matrix(report),
             "compare": compare,
-            "segments": segments,
+            "segments": compared.segments,
             "unit": unit,
-            "calibration": calibration,
-            "attribute_names": sorted(attribute_values),
+            "calibration": compared.calibration,
+            "attribute_names": sorted(choices.values),
             "has_data": any(row.customer.n for row in report.touchpoints),
             "actions_panel": action_selectors.dashboard_panel(
                 organization=self.organization, principal=self.principal, journey=journey
             ),
-            "alerts_panel": alert_figures(organization=self.organization, journey=journey),
-            **self.filter_context(journey, flt),
+            "alerts_panel": alert_figures(
+                organization=self.organization,
+                journey=journey,
+                touchpoints=[(row.touchpoint_id, row.name) for row in report.touchpoints],
+            ),
+            **self.filter_context(journey, flt, choices.values),
         }
         return render(request, "reports/dashboard.html", self.get_context_data(**context))
-
-    def _segments(
-        self, journey: Journey, flt: ReportFilter, attribute: str, values: list[str]
-    ) -> list[SegmentRow]:
-        rows = []
-        for value in values[:MAX_COMPARED_VALUES]:
-            narrowed = ReportFilter(
-                date_from=flt.date_from,
-                date_to=flt.date_to,
-                attributes={**flt.attributes, attribute: [value]},
-                questionnaire_id=flt.questionnaire_id,
-            )
-            segment = scoring.gap_report(
-                organization=self.organization, journey=journey, report_filter=narrowed
-            )
-            customer, employee = segment.journey_cx_customer, segment.journey_cx_employee
-            rows.append(
-                SegmentRow(
-                    value,
-                    customer,
-                    employee,
-                    None if customer is None or employee is None else employee - customer,
-                )
-            )
-        return rows
 
 
 def _change(current: float | None, previous: float | None) -> float | None:

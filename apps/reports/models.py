@@ -67,6 +67,9 @@ class ReportFile(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the worker last started or reported progress: a running file silent for long was
+    # left by a stopped worker (report_files_fail_stale).
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(default=file_expiry)
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -188,7 +189,7 @@ def report_file_request(
 
 def _set_progress(organization: Organization, file_id: int, percent: int) -> None:
     ReportFile.objects.for_organization(organization).filter(pk=file_id).update(
-        progress=max(0, min(99, percent))
+        progress=max(0, min(99, percent)), progress_at=timezone.now()
     )
 
 
@@ -307,7 +308,8 @@ def report_file_render(*, organization: Organization, file_id: int) -> ReportFil
             return report_file
         report_file.status = FileStatus.RUNNING
         report_file.progress = 1
-        report_file.save(update_fields=["status", "progress"])
+        report_file.progress_at = timezone.now()
+        report_file.save(update_fields=["status", "progress", "progress_at"])
     journey = Journey.objects.for_organization(organization).get(pk=report_file.journey_id)
     files = ReportFile.objects.for_organization(organization).filter(pk=file_id)
     try:
@@ -345,6 +347,43 @@ def report_files_purge(*, now: datetime | None = None) -> int:
         .exclude(content=None)
         .update(content=None, size=0)
     )
+
+
+def file_stale_after() -> timedelta:
+    """How long a running file may go without progress before it counts as left by a stopped
+    worker. Files report progress at least every chunk of rows; a PDF takes seconds."""
+    return timedelta(seconds=getattr(settings, "REPORTS_FILE_STALE_SECONDS", 15 * 60))
+
+
+def report_files_fail_stale(*, now: datetime | None = None) -> list[int]:
+    """Files left running by a stopped worker (no progress for `file_stale_after`): failed,
+    so that the page stops showing progress and offers to ask again. The broker would only
+    redeliver the task after its visibility timeout (2 h); a worker still rendering one of
+    them after all turns it ready when it finishes. Across tenants (the beat's sweep)."""
+    now = now or timezone.now()
+    cutoff = now - file_stale_after()
+    silent = Q(status=FileStatus.RUNNING) & (
+        Q(progress_at__lt=cutoff) | Q(progress_at__isnull=True, created_at__lt=cutoff)
+    )
+    stale = ReportFile.unscoped.filter(silent).values_list("pk", "organization_id")[:500]
+    failed = []
+    for file_id, organization_id in stale:
+        # Checked again in the update: the worker may have reported progress meanwhile.
+        changed = (
+            ReportFile.objects.for_organization(organization_id)
+            .filter(silent, pk=file_id)
+            .update(
+                status=FileStatus.FAILED,
+                error=_("Making the file was interrupted. Ask for it again."),
+                finished_at=now,
+            )
+        )
+        if changed:
+            log.warning(
+                "report file %s of organisation %s: stale, failed", file_id, organization_id
+            )
+            failed.append(file_id)
+    return failed
 
 
 # --- schedules --------------------------------------------------------------------------------

@@ -55,3 +55,11 @@ def purge_expired_files() -> int:
     from .services import report_files_purge
 
     return report_files_purge()
+
+
+@shared_task
+def sweep_stale_files() -> int:
+    """Every minute (CELERY_BEAT_SCHEDULE): files a stopped worker left running are failed."""
+    from .services import report_files_fail_stale
+
+    return len(report_files_fail_stale())

@@ -295,6 +295,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "reports-schedules-tick": {"task": "apps.reports.tasks.schedules_tick", "schedule": 60.0},
     # Webhook deliveries whose retry message was lost (worker killed, broker down) are requeued.
     "webhooks-sweep": {"task": "apps.webhooks.tasks.sweep", "schedule": 60.0},
+    # Files a stopped worker left "running" fail after 15 min without progress.
+    "reports-sweep-stale-files": {"task": "apps.reports.tasks.sweep_stale_files", "schedule": 60.0},
     "reports-purge-expired-files": {
         "task": "apps.reports.tasks.purge_expired_files",
         "schedule": 3600.0,

@@ -130,3 +130,39 @@ def test_trend_lines_band_and_table():
     root = parse(chart)
     assert len(root.findall(".//s:polygon", NS)) == 1
     assert chart.rows[1] == ["2026-W41", "55 (45-65)", "-"]
+
+
+def test_blind_spot_matrix_labels_of_crowded_bubbles_do_not_overlap():
+    names = ["Brand impression", "Website", "Sales visit", "Support call", "Delivery"]
+    chart = blind_spot_matrix(
+        [MatrixPoint(name, 70.0 + i, 4.0 - i, 0.5, "aligned") for i, name in enumerate(names)],
+        title="Blind-spot matrix",
+        description="d",
+    )
+    root = parse(chart)
+    labels = [t for t in root.findall(".//s:text", NS) if t.text in names]
+    halos = [t for t in labels if t.get("fill") == "#fff"]
+    labels = [t for t in labels if t.get("fill") != "#fff"]
+    assert sorted(t.text for t in labels) == sorted(t.text for t in halos) == sorted(names)
+    boxes = []
+    for label in labels:
+        x, y, width = float(label.get("x")), float(label.get("y")), 6.6 * len(label.text)
+        start = {"start": x, "end": x - width, "middle": x - width / 2}[label.get("text-anchor")]
+        boxes.append((start, y - 10.5, start + width, y + 2.5))
+        assert start >= 56 and start + width <= 720 and y - 10.5 >= 20 and y <= 368
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, (a, b)
+
+
+def test_dual_curve_leaves_room_for_the_last_touchpoints_name():
+    points = [CurvePoint(f"Touchpoint {i}", 60.0, 65.0, "aligned") for i in range(11)]
+    chart = dual_curve(
+        [*points, CurvePoint("Account review", 60.0, 65.0, "aligned")], title="t", description="d"
+    )
+    root = parse(chart)
+    last = [g for g in root.findall(".//s:g", NS) if g.get("transform", "").startswith("translate")]
+    x = float(last[-1].get("transform").split("(")[1].split()[0])
+    # 14 characters of ~6.6 px rotated 35 degrees reach ~76 px to the right of the tick.
+    assert x + len("Account review") * 6.6 * 0.82 <= 720

@@ -84,12 +84,169 @@ def test_bad_filters_are_shown_on_the_fields_and_the_default_period_is_used(
     assert 'aria-invalid="true"' in response.content.decode()
 
 
-def test_the_dashboard_reads_aggregates_in_few_queries(
-    viewer_client, org, planted, django_assert_max_num_queries
+STORES = [f"store-{i:02d}" for i in range(15)]  # more than the old cap of 12 compared values
+
+
+@pytest.fixture
+def many_segments(org, scoring_journey, response_store):
+    """15 stores with 8-45 customers each (derived importance from 30 pairs in some stores,
+    declared in the others) and 0-12 store employees (withheld under 5, shown from 5, counted in
+    the journey score from 10); staff also carry a team, one team too small to be shown."""
+    web, support, invoice = scoring_journey.touchpoints_in_order
+    rng = random.Random(11)  # noqa: S311 - test data
+    rows = []
+    for index, store in enumerate(STORES):
+        region = "south" if index % 3 else "north"
+        for _ in range(8 + (index * 37) % 38):
+            experience = rng.randint(1, 5)
+            answers = {
+                rating_key(web, "ease"): experience,
+                rating_key(web, "effectiveness"): rng.choice([experience, rng.randint(1, 5)]),
+                rating_key(support, "ease"): rng.randint(1 + index % 3, 5),
+                rating_key(invoice, "ease"): rng.randint(2, 5),
+                "nps": min(10, max(0, 2 * experience + rng.randint(-1, 1))),
+            }
+            segment = {"store": store, "region": region}
+            rows.append(ResponseRow("customer", answers, segment, DAY))
+        for staff in range(12 if index % 3 == 1 else (7 if index == 2 else index % 5)):
+            answers = {
+                rating_key(web, "ease"): rng.randint(3, 5),
+                rating_key(support, "ease"): rng.randint(2, 5),
+                rating_key(invoice, "ease"): rng.randint(1, 5),
+            }
+            team = "small" if staff == 0 and index < 3 else ("north" if staff % 2 else "south")
+            rows.append(ResponseRow("employee", answers, {"store": store, "team": team}, DAY))
+    response_store.add_many(rows)
+    responses_process_pending(organization_id=org.pk)
+    return scoring_journey
+
+
+def same(mine, theirs):
+    """Equal, or both None; sums of the same float moments in another order may differ in the
+    last bits."""
+    if theirs is None:
+        return mine is None
+    return mine == pytest.approx(theirs, rel=1e-12, abs=1e-9)
+
+
+def test_segments_equal_each_segments_own_gap_report(viewer_client, org, many_segments):
+    """Every value's scores are its own gap report's; staff under the anonymity minimum stay
+    withheld; the calibration is staff_calibration's."""
+    from apps.scoring import selectors
+    from apps.scoring.comparison import narrowed
+
+    url = dashboard_url(org, many_segments, compare="store", unit="team")
+    context = viewer_client.get(url).context
+    flt = context["filter"]
+    segments = context["segments"]
+    assert [row.value for row in segments] == STORES
+    withheld = derived = 0
+    for row in segments:
+        own = selectors.gap_report(
+            organization=org, journey=many_segments, report_filter=narrowed(flt, "store", row.value)
+        )
+        assert same(row.customer, own.journey_cx_customer)
+        assert same(row.employee, own.journey_cx_employee)
+        if own.journey_cx_employee is None:
+            assert row.gap is None
+            withheld += own.suppressed_cells > 0
+        elif own.journey_cx_customer is not None:
+            assert same(row.gap, own.journey_cx_employee - own.journey_cx_customer)
+        derived += any(tp.importance_source == "derived" for tp in own.touchpoints)
+    assert withheld >= 3 and sum(row.employee is not None for row in segments) >= 3
+    assert sum(row.customer is None for row in segments) >= 1  # too few customers
+    assert 3 <= derived < len(segments)  # both kinds of importance are compared
+    # The same again from the importance cache.
+    again = viewer_client.get(url).context["segments"]
+    assert [(r.customer, r.employee) for r in again] == [(r.customer, r.employee) for r in segments]
+
+    expected = selectors.staff_calibration(
+        organization=org, journey=many_segments, report_filter=flt, attribute="team"
+    )
+    calibration = context["calibration"]
+    assert [(c.unit, c.suppressed, c.touchpoints_compared) for c in calibration] == [
+        (c.unit, c.suppressed, c.touchpoints_compared) for c in expected
+    ]
+    assert [c.unit for c in calibration if c.suppressed] == ["small"]
+    for mine, theirs in zip(calibration, expected, strict=True):
+        assert same(mine.mean_abs_gap, theirs.mean_abs_gap)
+
+
+def test_segments_under_a_segment_filter(viewer_client, org, many_segments):
+    from apps.scoring import selectors
+    from apps.scoring.comparison import narrowed
+
+    url = dashboard_url(org, many_segments, compare="store", **{"attr.region": "north"})
+    context = viewer_client.get(url).context
+    shown = {row.value for row in context["segments"] if row.customer is not None}
+    assert shown == {s for i, s in enumerate(STORES) if i % 3 == 0 and i}  # store-00: 8 answers
+    for row in context["segments"]:
+        own = selectors.gap_report(
+            organization=org,
+            journey=many_segments,
+            report_filter=narrowed(context["filter"], "store", row.value),
+        )
+        assert same(row.customer, own.journey_cx_customer)
+        assert same(row.employee, own.journey_cx_employee)
+
+
+def test_previous_period_nps_and_choices_are_the_selectors(
+    org, analyst, many_segments, scoring_questionnaire
 ):
-    viewer_client.get(dashboard_url(org, planted))  # warm the importance cache and the session
-    with django_assert_max_num_queries(25):
-        viewer_client.get(dashboard_url(org, planted))
+    from apps.distribution.services import context_attribute_set
+    from apps.scoring import comparison, selectors
+    from apps.scoring.filters import ReportFilter
+    from apps.scoring.models import AttributeSet
+    from tests.journeys.helpers import principal
+
+    for name, allowed in (("store", ["store-99", "store-00"]), ("channel", [])):
+        context_attribute_set(
+            organization=org,
+            actor=principal(org, analyst),
+            questionnaire=scoring_questionnaire,
+            name=name,
+            allowed_values=allowed,
+        )
+
+    flt = ReportFilter(date_from=DAY, date_to=DAY, attributes={"region": ["north"]})
+    choices = comparison.segment_choices(organization=org, journey=many_segments)
+    mine = comparison.customer_nps(
+        organization=org, journey=many_segments, report_filter=flt, choices=choices
+    )
+    summary = selectors.nps_summary(organization=org, journey=many_segments, report_filter=flt)
+    assert mine == summary.customer_nps and mine.n
+    assert choices.values == selectors.attribute_values(organization=org, journey=many_segments)
+    assert "store-99" in choices.values["store"] and choices.values["channel"] == []
+    stored = AttributeSet.objects.for_organization(org).values_list("pk", "values")
+    assert choices.sets == dict(stored) and len(choices.sets) > len(STORES)
+
+
+@pytest.mark.parametrize(
+    ("query", "cold"),
+    # The closed-loop panels (alerts, improvement actions) read one query each.
+    [
+        ({}, 15),
+        ({"compare": "store", "unit": "team"}, 17),
+        # The gap report resolves the filter's attribute sets itself: one query more.
+        ({"compare": "store", "unit": "team", "attr.region": "south"}, 18),
+    ],
+)
+def test_the_dashboard_reads_aggregates_in_few_queries(
+    viewer_client, org, many_segments, query, cold, django_assert_max_num_queries
+):
+    """At most 15 queries whatever the number of segment values (15 stores compared here)
+    once derived importance is cached; the first read after new data also reads it (one query
+    for the report, one for all the compared values)."""
+    from django.core.cache import cache
+
+    url = dashboard_url(org, many_segments, **query)
+    viewer_client.get(url)  # the session
+    cache.clear()
+    with django_assert_max_num_queries(cold):
+        viewer_client.get(url)
+    with django_assert_max_num_queries(15):
+        response = viewer_client.get(url)
+    assert len(response.context["segments"]) == (len(STORES) if "compare" in query else 0)
 
 
 def test_another_organisation_cannot_see_the_dashboard(stranger_client, org, planted):

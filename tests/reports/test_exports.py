@@ -327,3 +327,58 @@ def test_the_pdfs_numbers_are_the_apis(
     first = api["top_priorities"][0]
     assert f"{first['customer_score']:.0f} out of 100" in text
     assert mail.outbox == []
+
+
+def test_files_left_running_by_a_stopped_worker_fail_after_15_minutes(
+    org, other_org, analyst, scoring_journey, stored, django_capture_on_commit_callbacks
+):
+    from apps.reports import tasks
+    from tests.factories import JourneyFactory
+
+    now = timezone.now()
+
+    def made(organization, journey, status, progress_minutes_ago, created_minutes_ago=60):
+        report_file = ReportFile.objects.create(
+            organization=organization, journey=journey, kind="gap_report_pdf", status=status,
+            progress_at=None if progress_minutes_ago is None
+            else now - timedelta(minutes=progress_minutes_ago),
+        )  # fmt: skip
+        ReportFile.objects.for_organization(organization).filter(pk=report_file.pk).update(
+            created_at=now - timedelta(minutes=created_minutes_ago)
+        )
+        return report_file.pk
+
+    stopped = made(org, scoring_journey, FileStatus.RUNNING, 16)
+    elsewhere = made(other_org, JourneyFactory(organization=other_org), FileStatus.RUNNING, 30)
+    before_progress_was_kept = made(org, scoring_journey, FileStatus.RUNNING, None)
+    busy = made(org, scoring_journey, FileStatus.RUNNING, 14)
+    just_started = made(org, scoring_journey, FileStatus.RUNNING, None, created_minutes_ago=5)
+    waiting = made(org, scoring_journey, FileStatus.PENDING, None)
+    ready = made(org, scoring_journey, FileStatus.READY, 60)
+
+    assert tasks.sweep_stale_files() == 3
+    status = dict(ReportFile.unscoped.values_list("pk", "status"))
+    assert {pk for pk, s in status.items() if s == FileStatus.FAILED} == {
+        stopped,
+        elsewhere,
+        before_progress_was_kept,
+    }
+    assert status[busy] == status[just_started] == FileStatus.RUNNING
+    assert status[waiting] == FileStatus.PENDING and status[ready] == FileStatus.READY
+    failed = ReportFile.objects.for_organization(org).get(pk=stopped)
+    assert failed.error == "Making the file was interrupted. Ask for it again."
+    assert failed.finished_at >= now
+    assert services.report_files_fail_stale() == []  # nothing left to sweep
+    # The broker's redelivery of the stopped worker's task, later: the file stays failed.
+    assert services.report_file_render(organization=org, file_id=stopped).status == "failed"
+
+
+def test_a_running_file_reports_progress_so_the_sweep_leaves_it(
+    org, analyst, scoring_journey, stored, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        report_file = request_file(org, analyst, scoring_journey, "responses_xlsx")
+    report_file = ReportFile.objects.for_organization(org).get(pk=report_file.pk)
+    assert report_file.status == FileStatus.READY
+    assert report_file.progress_at is not None
+    assert report_file.progress_at <= report_file.finished_at

@@ -1,0 +1,366 @@
+"""Reads for the dashboard's comparisons: segments side by side, staff calibration and the
+previous period's NPS, in a fixed number of grouped queries whatever the number of values.
+
+The per-segment figures are exactly those of `selectors.gap_report` under the filter narrowed
+to one value (the same SCORING.md arithmetic, `report.build_gap_report`, anonymity included):
+only the reading differs. Instead of one report per value, the touchpoint moments are read once
+grouped by attribute set and summed per value here (an organisation has tens or hundreds of
+sets), and derived importance is read once grouped by value.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    Max,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+
+from apps.journeys.models import Journey
+from apps.organizations.models import Organization
+
+from . import arithmetic
+from .figures import (
+    GapReport,
+    GapReportInput,
+    Moments,
+    NpsStats,
+    TouchpointInfo,
+    UnitCalibration,
+    ValueCounts,
+)
+from .filters import ReportFilter
+from .models import (
+    AttributeSet,
+    ItemDayCount,
+    RespondentScore,
+    ScoringState,
+    TouchpointDayAggregate,
+)
+from .report import build_calibration, build_gap_report
+from .selectors import IMPORTANCE_CACHE_SECONDS, spearman_from_counts
+
+# Declared importance of a touchpoint without aggregates under the filter: it is not counted
+# in any journey score (n = 0 < min_n), so the value never shows.
+_UNSEEN_IMPORTANCE = 3
+
+
+@dataclass(frozen=True)
+class SegmentChoices:
+    """The organisation's stored attribute sets and what a filter may choose from."""
+
+    sets: dict[int, dict[str, Any]]  # attribute set id -> its values
+    values: dict[str, list[str]]  # attribute name -> values, sorted (stored and allowed)
+
+    def set_ids(self, report_filter: ReportFilter) -> list[int] | None:
+        """The sets the filter's segments select (None: no segment filter, every set)."""
+        if not report_filter.attributes:
+            return None
+        return [pk for pk, values in self.sets.items() if report_filter.matches(values)]
+
+
+def segment_choices(*, organization: Organization, journey: Journey) -> SegmentChoices:
+    """Attribute sets, and attribute name -> values stored responses carried or the journey's
+    links allow (one query; the same values as `selectors.attribute_values`)."""
+    from apps.distribution.models import ContextAttribute
+
+    # One query for both: the stored sets, and the context attributes declared on the
+    # journey's links (an id of 0 and a name).
+    # (No ORDER BY inside: SQLite refuses it in the parts of a UNION.)
+    stored = (
+        AttributeSet.objects.for_organization(organization)
+        .order_by()
+        .values_list("pk", Value("", output_field=CharField()), "values")
+    )
+    declared = (
+        ContextAttribute.objects.for_organization(organization)
+        .filter(questionnaire__journey=journey)
+        .order_by()
+        .values_list(Value(0, output_field=BigIntegerField()), "name", "allowed_values")
+    )
+    sets: dict[int, dict[str, Any]] = {}
+    found: dict[str, set[str]] = defaultdict(set)
+    for pk, name, values in stored.union(declared, all=True):
+        if name:
+            found[name].update(str(value) for value in values or [])
+        else:
+            sets[pk] = values or {}
+            for attribute, value in sets[pk].items():
+                found[attribute].add(str(value))
+    return SegmentChoices(
+        sets=sets, values={name: sorted(values) for name, values in sorted(found.items())}
+    )
+
+
+def _period(
+    queryset: QuerySet[Any], journey: Journey, report_filter: ReportFilter
+) -> QuerySet[Any]:
+    queryset = queryset.filter(
+        journey=journey, day__gte=report_filter.date_from, day__lte=report_filter.date_to
+    )
+    if report_filter.questionnaire_id is not None:
+        queryset = queryset.filter(questionnaire_id=report_filter.questionnaire_id)
+    return queryset.order_by()
+
+
+# --- previous period's NPS -------------------------------------------------------------------
+
+
+def customer_nps(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    choices: SegmentChoices,
+) -> NpsStats:
+    """Customers' NPS under the filter (one query): the gap report's `customer_nps` of its nps
+    outcome row, without reading the rest of the report."""
+    queryset = _period(ItemDayCount.objects.for_organization(organization), journey, report_filter)
+    set_ids = choices.set_ids(report_filter)
+    if set_ids is not None:
+        queryset = queryset.filter(attribute_set_id__in=set_ids)
+    rows = (
+        queryset.filter(item_key="nps", audience="customer")
+        .values_list("scale_lo", "scale_hi", "value")
+        .annotate(answers=Sum("count"))
+    )
+    counts = {(lo, hi, value): int(answers) for lo, hi, value, answers in rows if answers}
+    return arithmetic.nps_stats(ValueCounts(counts=counts))
+
+
+# --- segments side by side and staff calibration ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    """One value's journey CX scores: those of the gap report narrowed to that value."""
+
+    value: str
+    customer: float | None
+    employee: float | None  # None also when withheld for anonymity
+
+    @property
+    def gap(self) -> float | None:
+        if self.customer is None or self.employee is None:
+            return None
+        return self.employee - self.customer
+
+
+@dataclass(frozen=True)
+class Comparison:
+    segments: list[SegmentScore]
+    calibration: list[UnitCalibration]
+
+
+def narrowed(report_filter: ReportFilter, attribute: str, value: str) -> ReportFilter:
+    """The filter of one segment value, as the per-segment gap report reads it."""
+    return ReportFilter(
+        date_from=report_filter.date_from,
+        date_to=report_filter.date_to,
+        attributes={**report_filter.attributes, attribute: [value]},
+        questionnaire_id=report_filter.questionnaire_id,
+    )
+
+
+def _importance_key(
+    organization: Organization, journey: Journey, version: int, report_filter: ReportFilter
+) -> str:
+    return (
+        f"scoring:segment-importance:v1:{organization.pk}:{journey.pk}:{version}:"
+        f"{report_filter.digest()}"
+    )
+
+
+def _segment_importance(
+    organization: Organization,
+    journey: Journey,
+    version: int,
+    filters: dict[str, ReportFilter],
+    set_ids: dict[str, list[int]],
+) -> dict[str, dict[int, tuple[float | None, int]]]:
+    """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
+    computes it). Cached per value and journey ScoringState version, that is until new data
+    arrives; the values not cached are read together in one query grouped by value."""
+    if not filters:
+        return {}
+    keys = {
+        value: _importance_key(organization, journey, version, f) for value, f in filters.items()
+    }
+    cached = cache.get_many(list(keys.values()))
+    result: dict[str, dict[int, tuple[float | None, int]]] = {}
+    for value, key in keys.items():
+        if key in cached:
+            result[value] = {int(tp): (rho, int(n)) for tp, rho, n in cached[key]}
+    missing = [value for value in filters if value not in result and set_ids[value]]
+    tables: dict[str, dict[int, dict[tuple[float, float], int]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    if missing:
+        segment = Case(
+            *[When(attribute_set_id__in=set_ids[value], then=Value(value)) for value in missing],
+            output_field=CharField(),
+        )
+        queryset = _period(
+            RespondentScore.objects.for_organization(organization),
+            journey,
+            next(iter(filters.values())),
+        )
+        rows = (
+            queryset.filter(
+                attribute_set_id__in=sorted({pk for value in missing for pk in set_ids[value]}),
+                outcome__isnull=False,
+            )
+            .annotate(segment=segment)
+            .values_list("segment", "touchpoint_id", "score", "outcome")
+            .annotate(pairs=Count("pk"))
+        )
+        for value, tp_id, score, outcome, pairs in rows:
+            tables[value][tp_id][(float(score), float(outcome))] = int(pairs)
+    fresh = {}
+    for value in filters:
+        if value in result:
+            continue
+        result[value] = {
+            tp_id: spearman_from_counts(table) for tp_id, table in tables[value].items()
+        }
+        fresh[keys[value]] = [(tp, rho, n) for tp, (rho, n) in sorted(result[value].items())]
+    if fresh:
+        cache.set_many(fresh, IMPORTANCE_CACHE_SECONDS)
+    return result
+
+
+def journey_comparison(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report: GapReport,
+    report_filter: ReportFilter,
+    choices: SegmentChoices,
+    compare: str = "",
+    unit: str = "",
+) -> Comparison:
+    """The journey CX score per value of `compare` (customers and the staff's estimate, each
+    value's scores equal to its own gap report's) and the staff calibration per value of
+    `unit` (equal to `selectors.staff_calibration`), for the touchpoints of `report`.
+
+    One grouped query of touchpoint moments by attribute set serves both; derived importance
+    per value adds, when not cached, one query grouped by value.
+    `compare` must not be one of the filter's attributes (each value would be the filter).
+    """
+    values = choices.values.get(compare, []) if compare else []
+    filters = {value: narrowed(report_filter, compare, value) for value in values}
+    segment_sets = {
+        value: [pk for pk, attrs in choices.sets.items() if flt.matches(attrs)]
+        for value, flt in filters.items()
+    }
+    customer_sets: list[int] | None = []
+    unit_sets: list[int] = []
+    if unit:
+        customer_sets = choices.set_ids(report_filter.without(unit))
+        employee_sets = choices.set_ids(report_filter)
+        unit_sets = [
+            pk
+            for pk, attrs in choices.sets.items()
+            if unit in attrs and (employee_sets is None or pk in set(employee_sets))
+        ]
+    if not filters and not unit:
+        return Comparison([], [])
+
+    touchpoint_ids = [row.touchpoint_id for row in report.touchpoints]
+    queryset = _period(
+        TouchpointDayAggregate.objects.for_organization(organization), journey, report_filter
+    ).filter(touchpoint_id__in=touchpoint_ids)
+    if customer_sets is not None:
+        wanted = set(customer_sets) | set(unit_sets)
+        wanted.update(pk for ids in segment_sets.values() for pk in ids)
+        queryset = queryset.filter(attribute_set_id__in=sorted(wanted))
+    # The journey's scoring version (what cached importance is valid for) rides along as an
+    # uncorrelated scalar subquery, evaluated once: one round trip fewer than
+    # `selectors.scoring_version`.
+    version = ScoringState.objects.filter(organization=organization, journey=journey)
+    rows = queryset.values_list(
+        "attribute_set_id", "touchpoint_id", "touchpoint__importance", "audience"
+    ).annotate(
+        n=Sum("n"),
+        total=Sum("total"),
+        total_sq=Sum("total_sq"),
+        version=Max(Subquery(version.values("version")[:1])),
+    )
+    cells: dict[int, dict[tuple[int, str], Moments]] = defaultdict(dict)
+    declared: dict[int, int] = {}
+    scoring_version = 0
+    for set_id, tp_id, importance, audience, n, total, total_sq, row_version in rows:
+        scoring_version = row_version or 0
+        cells[set_id][(tp_id, audience)] = Moments(
+            int(n or 0), float(total or 0), float(total_sq or 0)
+        )
+        declared[tp_id] = importance
+    touchpoints = [
+        TouchpointInfo(
+            id=row.touchpoint_id,
+            name=row.name,
+            stage_name=row.stage_name,
+            position=row.position,
+            declared_importance=declared.get(row.touchpoint_id, _UNSEEN_IMPORTANCE),
+        )
+        for row in report.touchpoints
+    ]
+
+    def summed(set_ids: list[int] | None, audience: str) -> dict[int, Moments]:
+        total: dict[int, Moments] = defaultdict(Moments)
+        for set_id in sorted(cells) if set_ids is None else set_ids:
+            for (tp_id, cell_audience), moments in cells.get(set_id, {}).items():
+                if cell_audience == audience:
+                    total[tp_id] += moments
+        return total
+
+    # No aggregate rows: every value is empty, and its importance too (nothing read for it).
+    importance = _segment_importance(
+        organization, journey, scoring_version, filters if cells else {}, segment_sets
+    )
+    segments = []
+    for value in values:
+        touchpoint_cells = {
+            (tp_id, audience): moments
+            for audience in ("customer", "employee")
+            for tp_id, moments in summed(segment_sets[value], audience).items()
+        }
+        segment = build_gap_report(
+            GapReportInput(
+                settings=report.settings,
+                touchpoints=touchpoints,
+                items=[],
+                item_cells={},
+                touchpoint_cells=touchpoint_cells,
+                derived_importance=importance.get(value, {}),
+            )
+        )
+        segments.append(
+            SegmentScore(value, segment.journey_cx_customer, segment.journey_cx_employee)
+        )
+
+    calibration: list[UnitCalibration] = []
+    if unit:
+        unit_cells: dict[str, dict[int, Moments]] = defaultdict(lambda: defaultdict(Moments))
+        for set_id in unit_sets:
+            name = str(choices.sets[set_id][unit])
+            for (tp_id, audience), moments in cells.get(set_id, {}).items():
+                if audience == "employee":
+                    unit_cells[name][tp_id] += moments
+        calibration = build_calibration(
+            report.settings,
+            touchpoints,
+            summed(customer_sets, "customer"),
+            {name: dict(by_tp) for name, by_tp in unit_cells.items()},
+        )
+    return Comparison(segments, calibration)
