@@ -3,10 +3,10 @@
 Each message is a small state machine on its invitation row, advanced by the batch run that
 owns it (`claimed_by`, the run's task id):
 
-1. A run reserves the next few rows (RESERVE) in one committed statement: still `queued`, now
-   its own. Nothing is sent yet; a reserved row another run cannot take.
-2. Right before a message is handed to the mail server, its row moves queued -> `sending` in a
-   committed statement; right after the server accepts it, sending -> `sent`. The "sent" of one
+1. A run reserves its batch's rows in one committed statement: still `queued`, now its own.
+   Nothing is sent yet; a reserved row another run cannot take.
+2. Before a message's data goes to the mail server, its row moves queued -> `sending` in a
+   committed statement; after the server accepts it, sending -> `sent`. The "sent" of one
    message and the "sending" of the next are one statement, so each message costs one commit.
 3. A worker killed at any point therefore leaves at most one row in `sending`: the message
    whose hand-off was under way (or, if the kill came between two messages, the next one, not
@@ -14,11 +14,20 @@ owns it (`claimed_by`, the run's task id):
    sweeper after DISTRIBUTION_SENDING_STALE_SECONDS, marks it `uncertain`, and admins decide.
    Its reserved rows go back to the queue, and the next run sends them.
 
+The per-message statement is off the critical path (PostgreSQL): it is sent, without waiting,
+as soon as the server accepted the previous message; the new message's envelope (MAIL FROM,
+RCPT TO: two replies, no delivery without data) is exchanged meanwhile, and the statement's
+answer is read before DATA. A message the statement did not claim (opted out, answered, the
+campaign stopped) gets RSET instead of its data. The next message is built while the server
+takes the current one's data. So one sender costs the mail server's conversation plus little,
+not the conversation plus a database round trip.
+
 On PostgreSQL only the reservation waits for the disk; the per-message commits do not
 (`synchronous_commit = off`). A killed worker loses nothing by that: its committed statements
 are in the database server. If the database server itself crashes, the last fraction of a
 second of them may be lost, so every row a run had reserved before the server started is
-marked uncertain (`settle_abandoned`), never sent again by itself.
+marked uncertain (`settle_abandoned`), never sent again by itself: at most one batch
+(DISTRIBUTION_BATCH_SIZE) per run that was sending, fewer when the disk caught up meanwhile.
 
 Failures: the server's explicit refusal (4xx) is transient and retried with backoff; 5xx is
 permanent (`failed`; a refused recipient goes on the suppression list as bounced). A broken
@@ -84,35 +93,44 @@ class BatchResult:
 
 class Throttle:
     """At most `per_second` messages per second for one organisation, across every worker
-    (a counter per second in the cache: Redis in production)."""
+    (a counter per second in the cache: Redis in production). A sender takes its slots a few
+    at a time (a twentieth of the rate, at most 50), so a fast sender asks the cache once per
+    several messages; slots it does not use in their second are lost, never exceeded."""
 
     def __init__(self, organization_id: int, per_second: int) -> None:
         self.organization_id = organization_id
         self.per_second = per_second
+        self.chunk = max(1, min(per_second // 20, 50))
+        self._second = -1
+        self._slots = 0  # taken for `_second`, not used yet; -1: that second is full
+
+    def _take(self, second: int) -> int:
+        key = f"cx:mail-rate:{self.organization_id}:{second}"
+        try:
+            count = cache.incr(key, self.chunk)
+        except ValueError:
+            count = (
+                self.chunk if cache.add(key, self.chunk, timeout=5) else cache.incr(key, self.chunk)
+            )
+        return max(0, min(self.chunk, self.per_second - (count - self.chunk)))
 
     def try_acquire(self) -> bool:
         """Take a slot if one is free this second (no waiting)."""
         if self.per_second <= 0:
             return True
-        key = f"cx:mail-rate:{self.organization_id}:{int(time.time())}"
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            count = 1 if cache.add(key, 1, timeout=5) else cache.incr(key)
-        return count <= self.per_second
+        second = int(time.time())
+        if second != self._second:
+            self._second, self._slots = second, 0
+        if self._slots == 0:
+            self._slots = self._take(second) or -1
+        if self._slots < 0:
+            return False
+        self._slots -= 1
+        return True
 
     def acquire(self) -> None:
-        if self.per_second <= 0:
-            return
-        while True:
+        while not self.try_acquire():
             now = time.time()
-            key = f"cx:mail-rate:{self.organization_id}:{int(now)}"
-            try:
-                count = cache.incr(key)
-            except ValueError:
-                count = 1 if cache.add(key, 1, timeout=5) else cache.incr(key)
-            if count <= self.per_second:
-                return
             time.sleep(max(0.001, int(now) + 1 - now))
 
 
