@@ -391,7 +391,11 @@ class Ledger:
             "next_attempt_at = CASE WHEN id = %s THEN NULL ELSE next_attempt_at END, "
             "error = CASE WHEN id = %s THEN '' ELSE error END, "
             "claimed_at = CASE WHEN id = %s THEN claimed_at ELSE %s END "
-            "WHERE organization_id = %s AND claimed_by = %s AND ("
+            # The ids find the rows (primary key); the organisation is checked on each row
+            # ("+ 0"), never through its index: right after a campaign's bulk insert the
+            # statistics are stale and the planner ANDed the whole organisation's index
+            # entries into every statement (0.2 ms per 10,000 invitations, per message).
+            "WHERE organization_id + 0 = %s AND claimed_by = %s AND ("
             "(id = %s AND status IN (%s, %s)) "
             f"OR (id = %s AND status = %s AND {self.not_suppressed} AND {self.campaign_sending})"
             ") RETURNING id"
