@@ -168,12 +168,17 @@ class Mailer:
         return composer.message(recipient)
 
     def hand_over(
-        self, payload: Any, claim: Callable[[], bool], meanwhile: Callable[[], None]
+        self,
+        payload: Any,
+        begin: Callable[[], None],
+        claim: Callable[[], bool],
+        meanwhile: Callable[[], None],
     ) -> int | None:
         """Hand one message to the mail server; how many it accepted (0 or 1), or None when
         `claim()` says the message is no longer this run's (then nothing was sent).
 
-        `claim()` is asked once, right before the message's data starts to go out. Over SMTP
+        `begin()` starts the claim (sent while the server reads the first command), `claim()`
+        is asked once, right before the message's data starts to go out. Over SMTP
         the envelope (MAIL, RCPT) is exchanged first, so the database round trip behind
         `claim()` overlaps those two replies instead of adding to them (an envelope without
         data delivers nothing: RSET drops it). `meanwhile` runs while the server takes the
@@ -181,6 +186,7 @@ class Mailer:
         exceptions `smtplib.SMTP.sendmail` raises, for `classify`."""
         self.data_started = False if self._tracked else None
         if not self.raw:
+            begin()
             if not claim():
                 return None
             accepted = int(self.backend.send_messages([payload]) or 0)
@@ -193,6 +199,7 @@ class Mailer:
         smtp.ehlo_or_helo_if_needed()
         options = f" size={size}" if smtp.does_esmtp and smtp.has_extn("size") else ""
         smtp.putcmd("mail", f"FROM:<{sender}>{options}")
+        begin()
         code, reply = smtp.getreply()
         if code != 250:
             _abandon(smtp, code)
@@ -348,6 +355,8 @@ class Ledger:
         self.postgres = connection.vendor == "postgresql"
         self._pending: tuple[int | None, int | None] | None = None
         self._changed: list[int] | None = None
+        self._wire: list[bytes | None] | None = None
+        self._slots: list[tuple[int, Any]] = []
 
     def _execute(self, sql: str, params: list[Any]) -> list[int]:
         with connection.cursor() as cursor:
@@ -428,13 +437,23 @@ class Ledger:
         if done is None and claim is None:
             self._changed = []
             return
-        params = self._advance_params(done or -1, claim or -1)
         if not self.postgres:
+            params = self._advance_params(done or -1, claim or -1)
             self._changed = self._execute(self._advance_statement(), params)
             return
+        if self._wire is None:  # the parameters as bytes, but for the three that vary
+            self._wire = [_text(value) for value in self._advance_params(-1, -2)]
+            self._slots = [
+                (index, value) for index, value in enumerate(self._advance_params(-1, -2))
+                if value in (-1, -2) or hasattr(value, "isoformat")
+            ]  # fmt: skip
+        now = _text(timezone.now())
+        varying = {-1: str(done or -1).encode(), -2: str(claim or -1).encode()}
+        for index, value in self._slots:
+            self._wire[index] = varying.get(value, now)
         with connection.wrap_database_errors:
             pgconn = self._pgconn()
-            pgconn.send_query_prepared(_ADVANCE, [_text(value) for value in params])
+            pgconn.send_query_prepared(_ADVANCE, self._wire)
             while pgconn.flush():
                 select.select([], [pgconn.socket], [])
 
@@ -573,15 +592,16 @@ def batch_send(
             # Records the previous message as sent and claims this one (unless the campaign
             # was stopped); on PostgreSQL the answer is read while the mail server answers
             # the envelope, see `Mailer.hand_over`.
-            ledger.begin(done, item.row["pk"])
+            begin = _Begin(ledger, done, item.row["pk"])
             done = None
             following = outgoing[position + 1] if position + 1 < len(outgoing) else None
             try:
                 accepted = mailer.hand_over(
-                    item.payload, claim=ledger.finish,
+                    item.payload, begin=begin, claim=ledger.finish,
                     meanwhile=following.build_later(mailer, composer) if following else _idle,
                 )  # fmt: skip
             except Exception as exc:  # every failure is classified and recorded
+                begin()  # if the connection failed before it: the previous one is recorded
                 if ledger.finish():
                     recovered = _record_failure(organization, campaign_id, rows, item.row, exc,
                                                 mailer, result)  # fmt: skip
@@ -655,6 +675,21 @@ class _Outgoing:
 
     def build_later(self, mailer: Mailer, composer: Composer) -> Callable[[], None]:
         return lambda: self.build(mailer, composer)
+
+
+class _Begin:
+    """Sends the statement that records the previous message and claims this one, once."""
+
+    __slots__ = ("claim", "done", "ledger")
+
+    def __init__(self, ledger: Ledger, done: int | None, claim: int) -> None:
+        self.ledger: Ledger | None = ledger
+        self.done, self.claim = done, claim
+
+    def __call__(self) -> None:
+        if self.ledger is not None:
+            ledger, self.ledger = self.ledger, None
+            ledger.begin(self.done, self.claim)
 
 
 def _idle() -> None:
