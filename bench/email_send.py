@@ -11,12 +11,14 @@ own process and only counts what it accepts, so client and server do not share o
 interpreter.
 
 Sending: the campaign is created and started through the project's services; then every batch
-runs exactly as a worker runs it (`sending.batch_send`: reservations, per message a committed
-claim, the hand-off and a committed "sent"), by `--workers` senders side by side (threads, each
-with its own database and SMTP connections, one batch at a time, as a Celery worker process
-does; the worker adds one message fetch per batch of 100). The baseline sends the very same
-bytes (built by the same composer beforehand, so it pays nothing for building them) with
-`smtplib.sendmail` over one connection. The per-organisation throttle is off for the bench.
+runs exactly as a worker runs it (`sending.batch_send`: one durable reservation per batch, then
+per message one committed statement recording the previous message as sent and claiming this
+one, its answer read between the envelope and the data), by `--workers` senders side by side
+(threads, each with its own database and SMTP connections, one batch at a time, as a Celery
+worker process does; the worker adds one message fetch per batch of 100). The baseline sends
+the very same bytes (built by the same composer beforehand, so it pays nothing for building
+them) with `smtplib.sendmail` over one connection. The per-organisation throttle is off for the
+bench.
 Results go to stdout and bench/results/email_send-<time>.json.
 """
 

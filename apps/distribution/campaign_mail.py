@@ -6,6 +6,7 @@ once per batch) and turns one recipient into a message with a text and an HTML p
 """
 
 import binascii
+import functools
 import html
 import re
 import secrets
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from apps.surveys.models import Audience
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 BUILTIN_PLACEHOLDERS = ("name", "email", "link", "organization", "survey")
 _TOKEN = "TOKEN0TOKEN"  # noqa: S105 - stands in for a token while URL patterns are reversed
@@ -172,18 +174,19 @@ class Composer:
         opt_out: str,
         opt_out_line: str,
     ) -> str:
+        escaped_link = html.escape(link)
+        anchor = f'<a href="{escaped_link}">{escaped_link}</a>'
+
         def paragraphs(text: str) -> str:
             out = []
-            for block in re.split(r"\n\s*\n", text):
+            for block in _PARAGRAPH_BREAK.split(text):
                 escaped = html.escape(block.strip()).replace("\n", "<br>\n")
-                escaped = escaped.replace(
-                    html.escape(link), f'<a href="{html.escape(link)}">{html.escape(link)}</a>'
-                )
-                out.append(f"<p>{escaped}</p>")
+                out.append(f"<p>{escaped.replace(escaped_link, anchor)}</p>")
             return "\n".join(out)
 
+        escaped_opt_out = html.escape(opt_out)
         footer = html.escape(opt_out_line).replace(
-            html.escape(opt_out), f'<a href="{html.escape(opt_out)}">{html.escape(opt_out)}</a>'
+            escaped_opt_out, f'<a href="{escaped_opt_out}">{escaped_opt_out}</a>'
         )
         body = "\n".join(paragraphs(part) for part in text_parts)
         return (
@@ -256,6 +259,7 @@ def smtp_address(address: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
+@functools.lru_cache(maxsize=256)  # a campaign's subjects repeat from one message to the next
 def _header(name: str, value: str) -> str:
     charset = "us-ascii" if value.isascii() else "utf-8"
     return Header(value, charset, header_name=name).encode(linesep="\r\n")

@@ -291,3 +291,48 @@ def test_addresses_and_names_beyond_ascii(
     assert ida.message["From"].addresses[0].display_name == "Acme Oy"
     (plain,) = smtp.sink.to("plain@example.com")
     assert plain.message["To"].addresses[0].display_name == 'Smith, "Jo"'
+
+
+def test_an_opt_out_during_the_batch_gets_no_message_and_the_rest_go_out(
+    smtp, monkeypatch, org, analyst, questionnaire, django_capture_on_commit_callbacks
+):
+    """The claim is read after the envelope went out: a row that is no longer this run's gets
+    RSET instead of its data, and the server delivers nothing to it."""
+    created = prepared(org, analyst, questionnaire, django_capture_on_commit_callbacks)
+    second = rows(created).order_by("pk")[1]
+
+    def opt_out_after_first(invitation_id):
+        if invitation_id != second.pk:
+            rows(created).filter(pk=second.pk).update(status=InvitationStatus.OPTED_OUT)
+
+    monkeypatch.setattr(sending, "_handed_off", opt_out_after_first)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run(created)
+    assert result.sent == 4 and result.skipped == 1
+    assert not smtp.sink.to(second.email)
+    assert sorted(r.to for r in smtp.sink.received) == sorted(
+        p[0] for p in PEOPLE if p[0] != second.email
+    )
+    assert rows(created).get(pk=second.pk).status == InvitationStatus.OPTED_OUT
+    assert rows(created).filter(status=InvitationStatus.SENT).count() == 4
+
+
+def test_a_campaign_stopped_during_the_batch_sends_nothing_more(
+    smtp, monkeypatch, org, analyst, questionnaire, django_capture_on_commit_callbacks
+):
+    created = prepared(org, analyst, questionnaire, django_capture_on_commit_callbacks)
+
+    def stop_after_second(invitation_id):
+        if smtp.sink.count == 2:
+            campaign_services.campaign_stop(
+                organization=org, actor=principal(org, analyst), campaign=created
+            )
+
+    monkeypatch.setattr(sending, "_handed_off", stop_after_second)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run(created)
+    assert result.sent == 2 and smtp.sink.count == 2
+    statuses = list(rows(created).order_by("pk").values_list("status", "claimed_by"))
+    assert [s for s, _c in statuses[:2]] == [InvitationStatus.SENT] * 2
+    # Nothing is left in flight or reserved: the rest is queued for nobody.
+    assert statuses[2:] == [(InvitationStatus.QUEUED, "")] * 3
