@@ -38,10 +38,13 @@ from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
 
 from .models import (
     AttributeSet,
+    ImportancePairDayCount,
     ItemDayCount,
+    ItemDayTotal,
     RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
+    TouchpointDayTotal,
 )
 
 # Responses per batch: `responses_process` takes 1000 by default; draining a backlog (the
@@ -72,6 +75,9 @@ _ATTRIBUTE_SET = AttributeSet._meta.db_table
 _ITEM_DAY = ItemDayCount._meta.db_table
 _TOUCHPOINT_DAY = TouchpointDayAggregate._meta.db_table
 _RESPONDENT = RespondentScore._meta.db_table
+_ITEM_TOTAL = ItemDayTotal._meta.db_table
+_TOUCHPOINT_TOTAL = TouchpointDayTotal._meta.db_table
+_PAIRS = ImportancePairDayCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -132,6 +138,9 @@ class _Scope:
     organization_id: int
     sql: str
     params: tuple[Any, ...]
+    # A batch reads its few thousand responses' answers through the answers' index; a whole
+    # journey reads the table once (a hash join).
+    by_response: bool = False
 
 
 def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
@@ -145,7 +154,9 @@ def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
 
 def _batch_scope(organization_id: int, response_ids: Sequence[int]) -> _Scope:
     sql, ids = _id_list("r.id", response_ids)
-    return _Scope(organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids))
+    return _Scope(
+        organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids), True
+    )
 
 
 def _journey_scope(organization_id: int, questionnaire_ids: Sequence[int]) -> _Scope:
@@ -169,7 +180,22 @@ def _answers(scope: _Scope) -> str:
     dimension item of it), 2 NPS, 3 overall satisfaction, 0 nothing. The response's columns
     ride along on every answer: joining two grouped CTEs later would be planned blind."""
     scaled = ", ".join(f"'{kind}'" for kind in _SCALED)
-    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    postgresql = connection.vendor == "postgresql"
+    materialized = "MATERIALIZED " if postgresql else ""
+    if scope.by_response and postgresql:
+        # Each response's answers through the answers' index (LATERAL; OFFSET 0 keeps the
+        # planner from flattening it into a plain join, which it plans as a scan of the whole
+        # answers table for every batch: a cost that grows with everything ever stored).
+        answers = (
+            f"CROSS JOIN LATERAL (SELECT a.item_id, a.value FROM {_ANSWER} a "  # noqa: S608
+            f"WHERE a.response_id = r.id AND a.value IS NOT NULL AND NOT a.not_applicable "
+            f"OFFSET 0) a"
+        )
+    else:
+        answers = (
+            f"JOIN {_ANSWER} a ON a.response_id = r.id AND a.value IS NOT NULL "
+            f"AND NOT a.not_applicable"
+        )
     return (
         f"ans AS {materialized}(SELECT r.id AS response_id, r.organization_id, "  # noqa: S608
         f"r.questionnaire_id, r.version_id, r.audience, r.attribute_set_id, "
@@ -178,10 +204,9 @@ def _answers(scope: _Scope) -> str:
         f"CASE WHEN {_SCORED} THEN i.touchpoint_id END AS touchpoint_id, "
         f"CASE WHEN {_SCORED} THEN 1 WHEN i.kind = '{ItemKind.NPS}' THEN 2 "
         f"WHEN i.kind = '{ItemKind.OVERALL}' THEN 3 ELSE 0 END AS part "
-        f"FROM {_RESPONSE} r JOIN {_ANSWER} a ON a.response_id = r.id "
+        f"FROM {_RESPONSE} r {answers} "
         f"JOIN {_ITEM} i ON i.id = a.item_id JOIN {_QUESTIONNAIRE} q ON q.id = r.questionnaire_id "
-        f"WHERE {scope.sql} AND i.kind IN ({scaled}) AND a.value IS NOT NULL "
-        f"AND NOT a.not_applicable AND i.scale_hi > i.scale_lo)"
+        f"WHERE {scope.sql} AND i.kind IN ({scaled}) AND i.scale_hi > i.scale_lo)"
     )
 
 
@@ -189,9 +214,14 @@ _ITEM_DAY_KEY = (
     "organization_id, questionnaire_id, item_key, audience, attribute_set_id, day, scale_lo, "
     "scale_hi, value"
 )
+_ITEM_TOTAL_KEY = (
+    "organization_id, questionnaire_id, item_key, audience, day, scale_lo, scale_hi, value"
+)
 _TOUCHPOINT_DAY_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id, day"
 )
+_TOUCHPOINT_TOTAL_KEY = "organization_id, questionnaire_id, touchpoint_id, audience, day"
+_PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outcome"
 
 # Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
 # first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
@@ -214,68 +244,112 @@ _ITEM_DAYS_INSERT = (
     f"ON CONFLICT ({_ITEM_DAY_KEY}) "
     f'DO UPDATE SET "count" = {_ITEM_DAY}."count" + excluded."count"'
 )
-
-# `per`: each respondent's touchpoint scores (the mean over the touchpoint's dimension items
-# answered) with, on every row, the response's NPS and overall answers (a window over the
-# response). The columns taken with MIN() are the response's own: one value per group.
-_RESPONDENT_CTES = (
-    "grouped AS (SELECT response_id, touchpoint_id, MIN(organization_id) AS organization_id, "
-    "MIN(journey_id) AS journey_id, MIN(questionnaire_id) AS questionnaire_id, "
-    "MIN(version_id) AS version_id, MIN(audience) AS audience, "
-    "MIN(attribute_set_id) AS attribute_set_id, MIN(day) AS day, "
-    "AVG(CASE WHEN part = 1 THEN s END) AS score, "
-    "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
-    "FROM ans WHERE part > 0 GROUP BY response_id, touchpoint_id), "
-    "per AS (SELECT response_id, organization_id, journey_id, questionnaire_id, version_id, "
-    "audience, attribute_set_id, day, touchpoint_id, score, "
-    "MAX(nps) OVER (PARTITION BY response_id) AS nps, "
-    "MAX(overall) OVER (PARTITION BY response_id) AS overall FROM grouped)"
+_ITEM_TOTALS_INSERT = (
+    f'INSERT INTO {_ITEM_TOTAL} ({_ITEM_TOTAL_KEY}, "count", journey_id) '  # noqa: S608
+    f"SELECT c.organization_id, c.questionnaire_id, i.key, c.audience, c.day, i.scale_lo, "
+    f"i.scale_hi, c.value, SUM(c.n), MAX(c.journey_id) "
+    f"FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+    f"WHERE true GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.day, "
+    f"i.scale_lo, i.scale_hi, c.value "
+    f"ORDER BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.day, i.scale_lo, "
+    f"i.scale_hi, c.value "
+    f"ON CONFLICT ({_ITEM_TOTAL_KEY}) "
+    f'DO UPDATE SET "count" = {_ITEM_TOTAL}."count" + excluded."count"'
 )
 
-# The outcome is NPS where the response's version asks it, else overall satisfaction (the
-# organisation's versions asking NPS: one small hashed subquery, whatever the row count).
+# `per`: each respondent's touchpoint scores (the mean over the touchpoint's dimension items
+# answered) and outcome: NPS where the response's version asks it, else overall satisfaction
+# (the organisation's versions asking NPS: one small hashed subquery, whatever the row count).
+# `grouped` has one row per response and touchpoint, and one (touchpoint NULL) with the
+# response's NPS and overall answers, joined back to its touchpoint rows. The response's own
+# columns are grouping keys (one value per response), which keeps each group's state small.
+_RESPONDENT_CTES = (
+    "grouped AS (SELECT response_id, touchpoint_id, organization_id, journey_id, "  # noqa: S608
+    "questionnaire_id, version_id, audience, attribute_set_id, day, "
+    "SUM(s) / COUNT(*) AS score, "
+    "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
+    "FROM ans WHERE part > 0 GROUP BY response_id, touchpoint_id, organization_id, journey_id, "
+    "questionnaire_id, version_id, audience, attribute_set_id, day), "
+    "per AS (SELECT g.response_id, g.organization_id, g.journey_id, g.questionnaire_id, "
+    "g.audience, g.attribute_set_id, g.day, g.touchpoint_id, g.score, "
+    f"CASE WHEN g.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
+    f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
+    f"AND iv.kind = '{ItemKind.NPS}') THEN o.nps ELSE o.overall END AS outcome "
+    "FROM grouped g LEFT JOIN grouped o ON o.response_id = g.response_id "
+    "AND o.touchpoint_id IS NULL WHERE g.touchpoint_id IS NOT NULL)"
+)
+# Moments of the touchpoint scores per cell (both audiences), for the per-set rows and their
+# rollup.
+_MOMENTS = (
+    f"moments AS (SELECT {_TOUCHPOINT_DAY_KEY}, COUNT(*) AS n, SUM(score) AS total, "  # noqa: S608
+    f"SUM(score * score) AS total_sq, MAX(journey_id) AS journey_id FROM per "
+    f"GROUP BY {_TOUCHPOINT_DAY_KEY})"
+)
+
 _RESPONDENTS_INSERT = (
     f"INSERT INTO {_RESPONDENT} (organization_id, response_id, journey_id, "  # noqa: S608
     f"questionnaire_id, touchpoint_id, attribute_set_id, day, score, outcome) "
-    f"SELECT p.organization_id, p.response_id, p.journey_id, p.questionnaire_id, "
-    f"p.touchpoint_id, p.attribute_set_id, p.day, p.score, "
-    f"CASE WHEN p.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
-    f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
-    f"AND iv.kind = '{ItemKind.NPS}') THEN p.nps ELSE p.overall END "
-    f"FROM per p WHERE p.audience = '{_CUSTOMER}' AND p.score IS NOT NULL"
+    f"SELECT organization_id, response_id, journey_id, questionnaire_id, touchpoint_id, "
+    f"attribute_set_id, day, score, outcome FROM per WHERE audience = '{_CUSTOMER}'"
+)
+_PAIRS_INSERT = (
+    f'INSERT INTO {_PAIRS} ({_PAIR_KEY}, "count", journey_id) '  # noqa: S608
+    f"SELECT {_PAIR_KEY}, COUNT(*), MAX(journey_id) FROM per "
+    f"WHERE audience = '{_CUSTOMER}' AND outcome IS NOT NULL GROUP BY {_PAIR_KEY} "
+    f"ORDER BY {_PAIR_KEY} "
+    f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
 )
 
 _TOUCHPOINT_DAYS_INSERT = (
     f"INSERT INTO {_TOUCHPOINT_DAY} ({_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
-    f"SELECT {_TOUCHPOINT_DAY_KEY}, COUNT(*), SUM(score), SUM(score * score), MAX(journey_id) "
-    f"FROM per WHERE score IS NOT NULL GROUP BY {_TOUCHPOINT_DAY_KEY} "
+    f"SELECT {_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id FROM moments WHERE true "
     f"ORDER BY {_TOUCHPOINT_DAY_KEY} "
     f"ON CONFLICT ({_TOUCHPOINT_DAY_KEY}) DO UPDATE SET "
     f"n = {_TOUCHPOINT_DAY}.n + excluded.n, "
     f"total = {_TOUCHPOINT_DAY}.total + excluded.total, "
     f"total_sq = {_TOUCHPOINT_DAY}.total_sq + excluded.total_sq"
 )
+_TOUCHPOINT_TOTALS_INSERT = (
+    f"INSERT INTO {_TOUCHPOINT_TOTAL} ({_TOUCHPOINT_TOTAL_KEY}, n, total, total_sq, "  # noqa: S608
+    f"journey_id) "
+    f"SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n), SUM(total), SUM(total_sq), MAX(journey_id) "
+    f"FROM moments WHERE true GROUP BY {_TOUCHPOINT_TOTAL_KEY} "
+    f"ORDER BY {_TOUCHPOINT_TOTAL_KEY} "
+    f"ON CONFLICT ({_TOUCHPOINT_TOTAL_KEY}) DO UPDATE SET "
+    f"n = {_TOUCHPOINT_TOTAL}.n + excluded.n, "
+    f"total = {_TOUCHPOINT_TOTAL}.total + excluded.total, "
+    f"total_sq = {_TOUCHPOINT_TOTAL}.total_sq + excluded.total_sq"
+)
 
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
-    """Add the responses in scope to ItemDayCount, RespondentScore and TouchpointDayAggregate.
+    """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
+    TouchpointDayAggregate per attribute set, and their rollups over the sets (ItemDayTotal,
+    TouchpointDayTotal, ImportancePairDayCount).
 
     PostgreSQL does it in one statement that reads the answers once (data-modifying CTEs);
-    SQLite has none and takes three statements.
+    SQLite has none and takes one statement per table.
     """
     ctes = _answers(scope)
     with_organization = (*scope.params, scope.organization_id)
     if connection.vendor == "postgresql":
         cursor.execute(
-            f"WITH {ctes}, {_ITEM_COUNTS}, item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
-            f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1) "
-            f"{_TOUCHPOINT_DAYS_INSERT}",
+            f"WITH {ctes}, {_ITEM_COUNTS}, "
+            f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
+            f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
+            f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
+            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
+            f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
+            f"{_TOUCHPOINT_TOTALS_INSERT}",
             with_organization,
         )
         return
-    cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {_ITEM_DAYS_INSERT}", scope.params)
-    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
-    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_TOUCHPOINT_DAYS_INSERT}", scope.params)
+    for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
+        cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", scope.params)
+    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT):
+        cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {insert}", with_organization)
+    for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
+        cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
 
 
 def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
@@ -447,6 +521,15 @@ def responses_stale_organizations(
 
 # --- rescoring --------------------------------------------------------------------------------
 
+_AGGREGATES = (
+    ItemDayCount,
+    TouchpointDayAggregate,
+    RespondentScore,
+    ItemDayTotal,
+    TouchpointDayTotal,
+    ImportancePairDayCount,
+)
+
 
 def _journey_of(organization: Organization, journey: Journey | int) -> Journey:
     journey_id = journey if isinstance(journey, int) else journey.pk
@@ -497,7 +580,7 @@ def journey_rescore(
             set_ids = _attribute_sets(organization.pk, [segment for _id, segment in chunk])
             with connection.cursor() as cursor:
                 _mark_processed(cursor, [response_id for response_id, _s in chunk], set_ids, now)
-        for model in (ItemDayCount, TouchpointDayAggregate, RespondentScore):
+        for model in _AGGREGATES:
             model.objects.for_organization(organization).filter(journey=journey).delete()
         scope = _journey_scope(organization.pk, questionnaire_ids)
         with connection.cursor() as cursor:
