@@ -52,8 +52,6 @@ from .models import (
 # batch's memory (BATCH_WORK_MEM).
 BATCH_SIZE = 1000
 DRAIN_BATCH_SIZE = 5000
-# Rescoring assigns attribute sets to not yet processed responses in chunks of this size.
-RESCORE_CHUNK = 5000
 # PostgreSQL's work_mem for a batch and for a rescoring (a journey of millions of answers).
 BATCH_WORK_MEM = "32MB"
 RESCORE_WORK_MEM = "256MB"
@@ -133,11 +131,18 @@ def _attribute_sets(organization_id: int, segments: Sequence[Any]) -> list[int]:
 
 @dataclass(frozen=True)
 class _Scope:
-    """Which responses (alias `r`) the statements read: a claimed batch or a whole journey."""
+    """Which responses (alias `r`) the statements read: a claimed batch or a whole journey.
+
+    `sets` joins each response to its attribute set (alias `m`, column `aset`): the sets are
+    resolved in Python (`_attribute_sets`) and handed to the statement, not written on the
+    responses (an UPDATE of that foreign key checks it row by row).
+    """
 
     organization_id: int
     sql: str
     params: tuple[Any, ...]
+    sets: str
+    set_params: tuple[Any, ...]
     # A batch reads its few thousand responses' answers through the answers' index; a whole
     # journey reads the table once (a hash join).
     by_response: bool = False
@@ -152,16 +157,63 @@ def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
     return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608
 
 
-def _batch_scope(organization_id: int, response_ids: Sequence[int]) -> _Scope:
+def _sets_by_response(response_ids: Sequence[int], set_ids: Sequence[int]) -> tuple[str, Any]:
+    """The join of each response to its attribute set, given as (response id, set id) pairs."""
+    if connection.vendor == "postgresql":
+        sets = "JOIN unnest(%s::bigint[], %s::bigint[]) AS m(id, aset) ON m.id = r.id"
+        return sets, (list(response_ids), list(set_ids))
+    sets = (
+        "JOIN (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS aset "
+        "FROM json_each(%s)) AS m ON m.id = r.id"
+    )
+    return sets, (json.dumps(list(zip(response_ids, set_ids, strict=True))),)
+
+
+def _batch_scope(
+    organization_id: int, response_ids: Sequence[int], set_ids: Sequence[int]
+) -> _Scope:
     sql, ids = _id_list("r.id", response_ids)
+    sets, set_params = _sets_by_response(response_ids, set_ids)
     return _Scope(
-        organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids), True
+        organization_id,
+        f"r.organization_id = %s AND {sql}",
+        (organization_id, ids),
+        sets,
+        set_params,
+        by_response=True,
     )
 
 
 def _journey_scope(organization_id: int, questionnaire_ids: Sequence[int]) -> _Scope:
+    """Every response to the questionnaires. On PostgreSQL the responses are matched to their
+    sets by segment (a journey has tens or hundreds of distinct segments, not one per
+    response); SQLite gets one pair per response."""
     sql, ids = _id_list("r.questionnaire_id", questionnaire_ids)
-    return _Scope(organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids))
+    where = f"r.organization_id = %s AND {sql}"
+    params = (organization_id, ids)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT DISTINCT r.segment::text FROM {_RESPONSE} r WHERE {where}",  # noqa: S608
+                params,
+            )
+            segments = [text for (text,) in cursor.fetchall()]
+            set_ids = _attribute_sets(organization_id, [json.loads(text) for text in segments])
+            mapping = [
+                {"segment": text, "aset": set_id}
+                for text, set_id in zip(segments, set_ids, strict=True)
+            ]
+            sets = (
+                "JOIN jsonb_to_recordset(%s::jsonb) AS m(segment text, aset bigint) "
+                "ON m.segment = r.segment::text"
+            )
+            return _Scope(organization_id, where, params, sets, (json.dumps(mapping),))
+        cursor.execute(f"SELECT r.id, r.segment FROM {_RESPONSE} r WHERE {where}", params)  # noqa: S608
+        rows = cursor.fetchall()
+    response_ids = [response_id for response_id, _segment in rows]
+    set_ids = _attribute_sets(organization_id, [json.loads(segment) for _id, segment in rows])
+    sets, set_params = _sets_by_response(response_ids, set_ids)
+    return _Scope(organization_id, where, params, sets, set_params)
 
 
 def _float() -> str:
@@ -198,13 +250,13 @@ def _answers(scope: _Scope) -> str:
         )
     return (
         f"ans AS {materialized}(SELECT r.id AS response_id, r.organization_id, "  # noqa: S608
-        f"r.questionnaire_id, r.version_id, r.audience, r.attribute_set_id, "
+        f"r.questionnaire_id, r.version_id, r.audience, m.aset AS attribute_set_id, "
         f"r.submitted_on AS day, q.journey_id, a.item_id, a.value, "
         f"CAST((a.value - i.scale_lo) * 100 AS {_float()}) / (i.scale_hi - i.scale_lo) AS s, "
         f"CASE WHEN {_SCORED} THEN i.touchpoint_id END AS touchpoint_id, "
         f"CASE WHEN {_SCORED} THEN 1 WHEN i.kind = '{ItemKind.NPS}' THEN 2 "
         f"WHEN i.kind = '{ItemKind.OVERALL}' THEN 3 ELSE 0 END AS part "
-        f"FROM {_RESPONSE} r {answers} "
+        f"FROM {_RESPONSE} r {scope.sets} {answers} "
         f"JOIN {_ITEM} i ON i.id = a.item_id JOIN {_QUESTIONNAIRE} q ON q.id = r.questionnaire_id "
         f"WHERE {scope.sql} AND i.kind IN ({scaled}) AND i.scale_hi > i.scale_lo)"
     )
@@ -331,7 +383,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
     SQLite has none and takes one statement per table.
     """
     ctes = _answers(scope)
-    with_organization = (*scope.params, scope.organization_id)
+    params = (*scope.set_params, *scope.params)
+    with_organization = (*params, scope.organization_id)
     if connection.vendor == "postgresql":
         cursor.execute(
             f"WITH {ctes}, {_ITEM_COUNTS}, "
@@ -345,7 +398,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         )
         return
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
-        cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", scope.params)
+        cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
     for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {insert}", with_organization)
     for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
@@ -365,29 +418,17 @@ def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
     )
 
 
-def _mark_processed(
-    cursor: Any, response_ids: Sequence[int], set_ids: Sequence[int], now: datetime
-) -> None:
-    """Attribute set and processed_at of each claimed response, in one UPDATE.
+def _mark_processed(cursor: Any, scope: _Scope, now: datetime) -> None:
+    """processed_at of the responses in scope not marked yet, in one UPDATE.
 
     Employees get only the day (midnight UTC), so that processing time cannot date an answer.
     """
     adapt = connection.ops.adapt_datetimefield_value
-    times = (_EMPLOYEE, adapt(_day_only(now)), adapt(now))
-    if connection.vendor == "postgresql":
-        source = "unnest(%s::bigint[], %s::bigint[]) AS m(id, aset)"
-        params: tuple[Any, ...] = (list(response_ids), list(set_ids))
-    else:
-        source = (
-            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS aset "
-            "FROM json_each(%s)) AS m"
-        )
-        params = (json.dumps(list(zip(response_ids, set_ids, strict=True))),)
     cursor.execute(
-        f"UPDATE {_RESPONSE} AS r SET attribute_set_id = m.aset, "  # noqa: S608
-        f"processed_at = CASE WHEN r.audience = %s THEN %s ELSE %s END "
-        f"FROM {source} WHERE r.id = m.id",
-        times + params,
+        f"UPDATE {_RESPONSE} AS r "  # noqa: S608
+        f"SET processed_at = CASE WHEN r.audience = %s THEN %s ELSE %s END "
+        f"WHERE {scope.sql} AND r.processed_at IS NULL",
+        (_EMPLOYEE, adapt(_day_only(now)), adapt(now), *scope.params),
     )
 
 
@@ -452,9 +493,9 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
             return 0, after_id
         response_ids = [response_id for response_id, _segment in claimed]
         set_ids = _attribute_sets(organization_id, [segment for _id, segment in claimed])
-        scope = _batch_scope(organization_id, response_ids)
+        scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
-            _mark_processed(cursor, response_ids, set_ids, now)
+            _mark_processed(cursor, scope, now)
             _aggregate(cursor, scope)
             _bump_versions(cursor, scope, now)
     return len(claimed), response_ids[-1]
@@ -568,22 +609,12 @@ def journey_rescore(
     with transaction.atomic():
         _lock(organization.pk, exclusive=True)
         _tune(RESCORE_WORK_MEM)
-        # Responses never processed get their attribute set first, as a batch would give them.
-        while True:
-            chunk = list(
-                responses.filter(processed_at__isnull=True)
-                .order_by("id")
-                .values_list("id", "segment")[:RESCORE_CHUNK]
-            )
-            if not chunk:
-                break
-            set_ids = _attribute_sets(organization.pk, [segment for _id, segment in chunk])
-            with connection.cursor() as cursor:
-                _mark_processed(cursor, [response_id for response_id, _s in chunk], set_ids, now)
         for model in _AGGREGATES:
             model.objects.for_organization(organization).filter(journey=journey).delete()
         scope = _journey_scope(organization.pk, questionnaire_ids)
         with connection.cursor() as cursor:
+            # Responses never processed are counted here: no batch may count them again.
+            _mark_processed(cursor, scope, now)
             _aggregate(cursor, scope)
         state, _created = ScoringState.objects.for_organization(organization).get_or_create(
             journey=journey, defaults={"organization": organization}
