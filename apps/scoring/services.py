@@ -405,6 +405,85 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
 
 
+# --- a rescoring's statement (PostgreSQL) ------------------------------------------------------
+#
+# A rescoring computes every aggregate row of the journey afresh, as the batches would, and
+# then writes only the difference: rows whose figures changed are updated, new rows inserted,
+# rows no longer produced deleted. The result is the same as deleting the journey's rows and
+# inserting the new ones (what SQLite does), without rewriting (and re-indexing) the rows that
+# came out the same, which after a correct incremental history is all of them.
+
+_REBUILD_ROWS = (
+    "item_rows AS (SELECT c.organization_id, c.questionnaire_id, i.key AS item_key, "  # noqa: S608
+    "c.audience, c.attribute_set_id, c.day, i.scale_lo, i.scale_hi, c.value, "
+    'SUM(c.n) AS "count", MAX(c.journey_id) AS journey_id, MAX(i.kind) AS kind, '
+    "MAX(i.touchpoint_id) AS touchpoint_id, MAX(i.dimension) AS dimension "
+    f"FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+    "GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.attribute_set_id, "
+    "c.day, i.scale_lo, i.scale_hi, c.value), "
+    f'item_total_rows AS (SELECT {_ITEM_TOTAL_KEY}, SUM("count") AS "count", '
+    f"MAX(journey_id) AS journey_id FROM item_rows GROUP BY {_ITEM_TOTAL_KEY}), "
+    "respondent_rows AS (SELECT organization_id, response_id, journey_id, questionnaire_id, "
+    f"touchpoint_id, attribute_set_id, day, score, outcome FROM per "
+    f"WHERE audience = '{_CUSTOMER}'), "
+    f'pair_rows AS (SELECT {_PAIR_KEY}, COUNT(*) AS "count", MAX(journey_id) AS journey_id '
+    f"FROM respondent_rows WHERE outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
+    f"moment_totals AS (SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n) AS n, SUM(total) AS total, "
+    f"SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id FROM moments "
+    f"GROUP BY {_TOUCHPOINT_TOTAL_KEY})"
+)
+
+# (table, key columns, the other columns, the CTE with its new rows)
+_REBUILT = (
+    (_ITEM_DAY, _ITEM_DAY_KEY, '"count", journey_id, kind, touchpoint_id, dimension', "item_rows"),
+    (_ITEM_TOTAL, _ITEM_TOTAL_KEY, '"count", journey_id', "item_total_rows"),
+    (
+        _RESPONDENT,
+        "response_id, touchpoint_id",
+        "organization_id, journey_id, questionnaire_id, attribute_set_id, day, score, outcome",
+        "respondent_rows",
+    ),
+    (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
+    (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
+    (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
+)
+
+
+def _columns(names: str) -> list[str]:
+    return [name.strip() for name in names.split(",")]
+
+
+def _rewrite(index: int, table: str, key: str, others: str, rows: str, journey_id: int) -> str:
+    """Two data-modifying CTEs: upsert the new rows where they differ, delete the journey's
+    rows that are not among them (keys are never NULL, so the anti-join hashes)."""
+    values = _columns(others)
+    stored = ", ".join(f"{table}.{column}" for column in values)
+    fresh = ", ".join(f"excluded.{column}" for column in values)
+    matches = " AND ".join(f"n.{column} = t.{column}" for column in _columns(key))
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in values)
+    return (
+        f"written_{index} AS (INSERT INTO {table} ({key}, {others}) "  # noqa: S608
+        f"SELECT {key}, {others} FROM {rows} WHERE true ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {assignments} "
+        f"WHERE ({stored}) IS DISTINCT FROM ({fresh}) RETURNING 1), "
+        f"deleted_{index} AS (DELETE FROM {table} t WHERE t.journey_id = {int(journey_id)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {rows} n WHERE {matches}) RETURNING 1)"
+    )
+
+
+def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
+    """Make the journey's aggregates what its responses in scope give (PostgreSQL, one
+    statement); see above."""
+    rewrites = ", ".join(
+        _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
+    )
+    cursor.execute(
+        f"WITH {_answers(scope)}, {_ITEM_COUNTS}, {_RESPONDENT_CTES}, {_MOMENTS}, "
+        f"{_REBUILD_ROWS}, {rewrites} SELECT 1",
+        (*scope.set_params, *scope.params, scope.organization_id),
+    )
+
+
 def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
     """ScoringState.version + 1 for every journey the responses belong to."""
     cursor.execute(
@@ -609,13 +688,16 @@ def journey_rescore(
     with transaction.atomic():
         _lock(organization.pk, exclusive=True)
         _tune(RESCORE_WORK_MEM)
-        for model in _AGGREGATES:
-            model.objects.for_organization(organization).filter(journey=journey).delete()
         scope = _journey_scope(organization.pk, questionnaire_ids)
         with connection.cursor() as cursor:
             # Responses never processed are counted here: no batch may count them again.
             _mark_processed(cursor, scope, now)
-            _aggregate(cursor, scope)
+            if connection.vendor == "postgresql":
+                _rebuild(cursor, scope, journey.pk)
+            else:
+                for model in _AGGREGATES:
+                    model.objects.for_organization(organization).filter(journey=journey).delete()
+                _aggregate(cursor, scope)
         state, _created = ScoringState.objects.for_organization(organization).get_or_create(
             journey=journey, defaults={"organization": organization}
         )
