@@ -4,8 +4,9 @@ A batch claims unprocessed responses of one organisation (SELECT ... FOR UPDATE 
 files their segments under attribute sets, adds their answers to the daily aggregates with a few
 INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE statements and marks them processed, all
 in one transaction: a response counts once, whatever is retried or delivered twice. The number of
-statements per batch does not depend on its size. A full rescoring deletes a journey's aggregates
-and rebuilds them from every one of its responses with the same statements.
+statements per batch does not depend on its size. A full rescoring computes a journey's
+aggregates afresh from every one of its responses with the same grouping and makes the stored
+rows equal to them (on PostgreSQL writing only the rows that differ).
 
 The same SQL runs on PostgreSQL and SQLite (>= 3.33: UPSERT, UPDATE ... FROM, json_each). Values
 are those of SCORING.md sections 1-4: a scaled answer with a value counts (not "not applicable",
