@@ -205,22 +205,25 @@ def baseline(organization_id: int) -> tuple[float, float]:
 
 
 # The same statement writing ItemDayCount's own columns into a copy of its table (indexes and
-# all), keyed by the attribute sets the drain assigned: what storing the same aggregates the
-# same way costs. Run after the drain; compared with the pipeline's rows as well.
+# all), keyed by the attribute sets the drain created (matched by segment: the bench's segments
+# are all strings): what storing the same aggregates the same way costs. Run after the drain;
+# compared with the pipeline's rows as well.
 STORED_BASELINE_SQL = """
     INSERT INTO bench_item_day_stored (organization_id, questionnaire_id, item_key, audience,
         attribute_set_id, day, scale_lo, scale_hi, value, count, journey_id, kind,
         touchpoint_id, dimension)
-    SELECT r.organization_id, r.questionnaire_id, i.key, r.audience, r.attribute_set_id,
+    SELECT r.organization_id, r.questionnaire_id, i.key, r.audience, s.id,
         r.submitted_on, i.scale_lo, i.scale_hi, a.value, count(*), max(q.journey_id),
         max(i.kind), max(i.touchpoint_id), max(i.dimension)
     FROM responses_answer a
     JOIN responses_response r ON r.id = a.response_id
+    JOIN scoring_attributeset s ON s.organization_id = r.organization_id
+        AND s.values = r.segment
     JOIN surveys_item i ON i.id = a.item_id
     JOIN surveys_questionnaire q ON q.id = r.questionnaire_id
     WHERE r.organization_id = %s AND i.kind IN ('rating', 'nps', 'overall')
         AND a.value IS NOT NULL AND NOT a.not_applicable
-    GROUP BY r.organization_id, r.questionnaire_id, i.key, r.audience, r.attribute_set_id,
+    GROUP BY r.organization_id, r.questionnaire_id, i.key, r.audience, s.id,
         r.submitted_on, i.scale_lo, i.scale_hi, a.value
 """
 

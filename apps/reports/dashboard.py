@@ -113,7 +113,11 @@ class JourneyDashboard(DashboardBase):
         choices = comparison.segment_choices(organization=self.organization, journey=journey)
         flt, errors, preset = self.report_filter(journey, choices.values)
         report = scoring.gap_report(
-            organization=self.organization, journey=journey, report_filter=flt, with_trend=True
+            organization=self.organization,
+            journey=journey,
+            report_filter=flt,
+            with_trend=True,
+            known_sets=choices.sets,
         )
         nps = next((row for row in report.outcomes if row.item_key == "nps"), None)
         previous_nps = (

@@ -160,6 +160,106 @@ class RespondentScore(TenantModel):
         return f"response {self.response_id} tp{self.touchpoint_id}={self.score:.1f}"
 
 
+# --- the same figures summed over attribute sets -------------------------------------------
+#
+# A report without a segment filter (the dashboard's default) sums every attribute set. The
+# per-set rows grow with sets x days (a new store multiplies them), so reading them makes the
+# default report slower as data accumulates; these rollups hold one row per item, audience,
+# day and value (per touchpoint and day; per pair of values) whatever the number of sets. The
+# pipeline writes them in the same statement as the per-set rows, a rescoring rebuilds them
+# with the rest, and a segment filter reads the per-set tables.
+
+
+class ItemDayTotal(TenantModel):
+    """ItemDayCount summed over attribute sets."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    item_key = models.CharField(max_length=64)
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    day = models.DateField()
+    scale_lo = models.SmallIntegerField()
+    scale_hi = models.SmallIntegerField()
+    value = models.SmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "item_key",
+                    "audience",
+                    "day",
+                    "scale_lo",
+                    "scale_hi",
+                    "value",
+                ],
+                name="item_day_total_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="item_day_total_journey_day")]
+
+    def __str__(self) -> str:
+        return f"{self.audience}:{self.item_key}@{self.day}={self.value}x{self.count}"
+
+
+class TouchpointDayTotal(TenantModel):
+    """TouchpointDayAggregate summed over attribute sets."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    day = models.DateField()
+    n = models.PositiveIntegerField(default=0)
+    total = models.FloatField(default=0.0)
+    total_sq = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "questionnaire", "touchpoint", "audience", "day"],
+                name="touchpoint_day_total_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="touchpoint_total_journey_day")]
+
+    def __str__(self) -> str:
+        return f"{self.audience}:tp{self.touchpoint_id}@{self.day} n={self.n}"
+
+
+class ImportancePairDayCount(TenantModel):
+    """How many customers gave one touchpoint score together with one outcome, per day: the
+    RespondentScore rows with an outcome, counted over respondents and attribute sets. Derived
+    importance ranks exactly these pairs (the scores are the very values stored per
+    respondent), so reading them gives the same Spearman's rho."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    day = models.DateField()
+    score = models.FloatField()
+    outcome = models.FloatField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "questionnaire", "touchpoint", "day", "score", "outcome"],
+                name="importance_pair_day_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="importance_pair_journey_day")]
+
+    def __str__(self) -> str:
+        return f"tp{self.touchpoint_id}@{self.day} ({self.score}, {self.outcome})x{self.count}"
+
+
 class ScoringState(TenantModel):
     """Per journey: a counter bumped by every batch that changes its aggregates, so that
     cached derived figures (importance) know when new data has arrived."""

@@ -36,10 +36,13 @@ from .figures import (
 from .filters import ReportFilter
 from .models import (
     AttributeSet,
+    ImportancePairDayCount,
     ItemDayCount,
+    ItemDayTotal,
     RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
+    TouchpointDayTotal,
 )
 from .report import build_calibration, build_gap_report
 
@@ -139,21 +142,36 @@ def journey_shape(
 
 
 def attribute_set_ids(
-    *, organization: Organization, report_filter: ReportFilter
+    *,
+    organization: Organization,
+    report_filter: ReportFilter,
+    known_sets: dict[int, dict[str, Any]] | None = None,
 ) -> list[int] | None:
     """The stored attribute sets the filter's segments select (None: no segment filter, all).
 
     Resolved in Python: an organisation has tens or hundreds of distinct sets, not millions.
+    A caller that has read every set of the organisation already passes them as `known_sets`
+    (id -> values) and saves the query.
     """
     if not report_filter.attributes:
         return None
-    return [
-        pk
-        for pk, values in AttributeSet.objects.for_organization(organization).values_list(
-            "pk", "values"
+    if known_sets is None:
+        known_sets = dict(
+            AttributeSet.objects.for_organization(organization).values_list("pk", "values")
         )
-        if report_filter.matches(values or {})
-    ]
+    return [pk for pk, values in known_sets.items() if report_filter.matches(values or {})]
+
+
+def _item_counts(organization: Organization, set_ids: list[int] | None) -> QuerySet[Any]:
+    """Item counts per set when a segment filter chose sets, else their rollup over all sets:
+    its size depends on the items and days, not on how many sets the answers came from."""
+    model = ItemDayTotal if set_ids is None else ItemDayCount
+    return model.objects.for_organization(organization)
+
+
+def _touchpoint_moments(organization: Organization, set_ids: list[int] | None) -> QuerySet[Any]:
+    model = TouchpointDayTotal if set_ids is None else TouchpointDayAggregate
+    return model.objects.for_organization(organization)
 
 
 def _under_filter(
@@ -186,7 +204,7 @@ def _item_cells(
     """(item key, audience) -> answers per raw value under the filter: one grouped query."""
     rows = (
         _under_filter(
-            ItemDayCount.objects.for_organization(organization),
+            _item_counts(organization, set_ids),
             journey=journey,
             report_filter=report_filter,
             set_ids=set_ids,
@@ -214,7 +232,7 @@ def _touchpoint_cells(
     length when asked: one grouped query over both periods."""
     previous = report_filter.previous() if with_previous else None
     queryset = _under_filter(
-        TouchpointDayAggregate.objects.for_organization(organization),
+        _touchpoint_moments(organization, set_ids),
         journey=journey,
         report_filter=report_filter,
         set_ids=set_ids,
@@ -300,26 +318,40 @@ def derived_importance(
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
     answer under the filter (SCORING.md section 6).
 
-    One grouped query over RespondentScore, by (touchpoint, score, outcome): the pairs arrive
-    as counts of distinct values, ready for ranking. Cached until the journey's ScoringState
-    version changes, that is until new data arrives.
+    One grouped query by (touchpoint, score, outcome): the pairs arrive as counts of distinct
+    values, ready for ranking. Without a segment filter it reads their daily counts
+    (ImportancePairDayCount), whose size does not grow with the customers; a segment filter
+    reads the customers' RespondentScore rows of its sets. Cached until the journey's
+    ScoringState version changes, that is until new data arrives.
     """
     version = scoring_version(organization=organization, journey=journey)
     key = importance_cache_key(organization, journey, report_filter, version)
     cached = cache.get(key)
     if cached is not None:
         return {int(tp): (rho, int(n)) for tp, rho, n in cached}
-    rows = (
-        _under_filter(
-            RespondentScore.objects.for_organization(organization),
-            journey=journey,
-            report_filter=report_filter,
-            set_ids=set_ids,
+    if set_ids is None:
+        rows = (
+            _under_filter(
+                ImportancePairDayCount.objects.for_organization(organization),
+                journey=journey,
+                report_filter=report_filter,
+                set_ids=None,
+            )
+            .values_list("touchpoint_id", "score", "outcome")
+            .annotate(pairs=Sum("count"))
         )
-        .filter(outcome__isnull=False)
-        .values_list("touchpoint_id", "score", "outcome")
-        .annotate(pairs=Count("pk"))
-    )
+    else:
+        rows = (
+            _under_filter(
+                RespondentScore.objects.for_organization(organization),
+                journey=journey,
+                report_filter=report_filter,
+                set_ids=set_ids,
+            )
+            .filter(outcome__isnull=False)
+            .values_list("touchpoint_id", "score", "outcome")
+            .annotate(pairs=Count("pk"))
+        )
     tables: dict[int, dict[tuple[float, float], int]] = defaultdict(dict)
     for tp_id, score, outcome, pairs in rows:
         tables[tp_id][(float(score), float(outcome))] = int(pairs)
@@ -341,11 +373,14 @@ def gap_report_input(
     journey: Journey,
     report_filter: ReportFilter,
     with_trend: bool = False,
+    known_sets: dict[int, dict[str, Any]] | None = None,
 ) -> GapReportInput:
     shape = journey_shape(
         organization=organization, journey=journey, questionnaire_id=report_filter.questionnaire_id
     )
-    set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
+    set_ids = attribute_set_ids(
+        organization=organization, report_filter=report_filter, known_sets=known_sets
+    )
     item_cells = _item_cells(organization, journey, report_filter, set_ids, shape.item_keys)
     touchpoint_cells, previous = _touchpoint_cells(
         organization, journey, report_filter, set_ids, with_previous=with_trend
@@ -370,15 +405,18 @@ def gap_report(
     journey: Journey,
     report_filter: ReportFilter,
     with_trend: bool = False,
+    known_sets: dict[int, dict[str, Any]] | None = None,
 ) -> GapReport:
     """The gap report of SCORING.md for a journey under a filter, from the aggregates:
-    five queries (six with segment attributes), one more when importance is not cached."""
+    five queries (six with segment attributes unless `known_sets` holds every attribute set of
+    the organisation, see `attribute_set_ids`), one more when importance is not cached."""
     return build_gap_report(
         gap_report_input(
             organization=organization,
             journey=journey,
             report_filter=report_filter,
             with_trend=with_trend,
+            known_sets=known_sets,
         )
     )
 
@@ -423,7 +461,7 @@ def touchpoint_series(
     set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
     rows = (
         _under_filter(
-            TouchpointDayAggregate.objects.for_organization(organization),
+            _touchpoint_moments(organization, set_ids),
             journey=journey,
             report_filter=report_filter,
             set_ids=set_ids,
@@ -555,12 +593,13 @@ def staff_calibration(
         return [pk for pk, values in sets.items() if flt.matches(values or {})]
 
     customer_filter = report_filter.without(attribute)
+    customer_set_ids = matching(customer_filter)
     customer_rows = (
         _under_filter(
-            TouchpointDayAggregate.objects.for_organization(organization),
+            _touchpoint_moments(organization, customer_set_ids),
             journey=journey,
             report_filter=customer_filter,
-            set_ids=matching(customer_filter),
+            set_ids=customer_set_ids,
         )
         .filter(audience="customer")
         .values_list("touchpoint_id")

@@ -4,8 +4,9 @@ A batch claims unprocessed responses of one organisation (SELECT ... FOR UPDATE 
 files their segments under attribute sets, adds their answers to the daily aggregates with a few
 INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE statements and marks them processed, all
 in one transaction: a response counts once, whatever is retried or delivered twice. The number of
-statements per batch does not depend on its size. A full rescoring deletes a journey's aggregates
-and rebuilds them from every one of its responses with the same statements.
+statements per batch does not depend on its size. A full rescoring computes a journey's
+aggregates afresh from every one of its responses with the same grouping and makes the stored
+rows equal to them (on PostgreSQL writing only the rows that differ).
 
 The same SQL runs on PostgreSQL and SQLite (>= 3.33: UPSERT, UPDATE ... FROM, json_each). Values
 are those of SCORING.md sections 1-4: a scaled answer with a value counts (not "not applicable",
@@ -40,10 +41,13 @@ from apps.webhooks.services import webhooks_emit_responses
 
 from .models import (
     AttributeSet,
+    ImportancePairDayCount,
     ItemDayCount,
+    ItemDayTotal,
     RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
+    TouchpointDayTotal,
 )
 
 # Responses per batch: `responses_process` takes 1000 by default; draining a backlog (the
@@ -51,8 +55,6 @@ from .models import (
 # batch's memory (BATCH_WORK_MEM).
 BATCH_SIZE = 1000
 DRAIN_BATCH_SIZE = 5000
-# Rescoring assigns attribute sets to not yet processed responses in chunks of this size.
-RESCORE_CHUNK = 5000
 # PostgreSQL's work_mem for a batch and for a rescoring (a journey of millions of answers).
 BATCH_WORK_MEM = "32MB"
 RESCORE_WORK_MEM = "256MB"
@@ -74,6 +76,9 @@ _ATTRIBUTE_SET = AttributeSet._meta.db_table
 _ITEM_DAY = ItemDayCount._meta.db_table
 _TOUCHPOINT_DAY = TouchpointDayAggregate._meta.db_table
 _RESPONDENT = RespondentScore._meta.db_table
+_ITEM_TOTAL = ItemDayTotal._meta.db_table
+_TOUCHPOINT_TOTAL = TouchpointDayTotal._meta.db_table
+_PAIRS = ImportancePairDayCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -129,11 +134,21 @@ def _attribute_sets(organization_id: int, segments: Sequence[Any]) -> list[int]:
 
 @dataclass(frozen=True)
 class _Scope:
-    """Which responses (alias `r`) the statements read: a claimed batch or a whole journey."""
+    """Which responses (alias `r`) the statements read: a claimed batch or a whole journey.
+
+    `sets` joins each response to its attribute set (alias `m`, column `aset`): the sets are
+    resolved in Python (`_attribute_sets`) and handed to the statement, not written on the
+    responses (an UPDATE of that foreign key checks it row by row).
+    """
 
     organization_id: int
     sql: str
     params: tuple[Any, ...]
+    sets: str
+    set_params: tuple[Any, ...]
+    # A batch reads its few thousand responses' answers through the answers' index; a whole
+    # journey reads the table once (a hash join).
+    by_response: bool = False
 
 
 def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
@@ -145,14 +160,63 @@ def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
     return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608
 
 
-def _batch_scope(organization_id: int, response_ids: Sequence[int]) -> _Scope:
+def _sets_by_response(response_ids: Sequence[int], set_ids: Sequence[int]) -> tuple[str, Any]:
+    """The join of each response to its attribute set, given as (response id, set id) pairs."""
+    if connection.vendor == "postgresql":
+        sets = "JOIN unnest(%s::bigint[], %s::bigint[]) AS m(id, aset) ON m.id = r.id"
+        return sets, (list(response_ids), list(set_ids))
+    sets = (
+        "JOIN (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS aset "
+        "FROM json_each(%s)) AS m ON m.id = r.id"
+    )
+    return sets, (json.dumps(list(zip(response_ids, set_ids, strict=True))),)
+
+
+def _batch_scope(
+    organization_id: int, response_ids: Sequence[int], set_ids: Sequence[int]
+) -> _Scope:
     sql, ids = _id_list("r.id", response_ids)
-    return _Scope(organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids))
+    sets, set_params = _sets_by_response(response_ids, set_ids)
+    return _Scope(
+        organization_id,
+        f"r.organization_id = %s AND {sql}",
+        (organization_id, ids),
+        sets,
+        set_params,
+        by_response=True,
+    )
 
 
 def _journey_scope(organization_id: int, questionnaire_ids: Sequence[int]) -> _Scope:
+    """Every response to the questionnaires. On PostgreSQL the responses are matched to their
+    sets by segment (a journey has tens or hundreds of distinct segments, not one per
+    response); SQLite gets one pair per response."""
     sql, ids = _id_list("r.questionnaire_id", questionnaire_ids)
-    return _Scope(organization_id, f"r.organization_id = %s AND {sql}", (organization_id, ids))
+    where = f"r.organization_id = %s AND {sql}"
+    params = (organization_id, ids)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT DISTINCT r.segment::text FROM {_RESPONSE} r WHERE {where}",  # noqa: S608
+                params,
+            )
+            segments = [text for (text,) in cursor.fetchall()]
+            set_ids = _attribute_sets(organization_id, [json.loads(text) for text in segments])
+            mapping = [
+                {"segment": text, "aset": set_id}
+                for text, set_id in zip(segments, set_ids, strict=True)
+            ]
+            sets = (
+                "JOIN jsonb_to_recordset(%s::jsonb) AS m(segment text, aset bigint) "
+                "ON m.segment = r.segment::text"
+            )
+            return _Scope(organization_id, where, params, sets, (json.dumps(mapping),))
+        cursor.execute(f"SELECT r.id, r.segment FROM {_RESPONSE} r WHERE {where}", params)  # noqa: S608
+        rows = cursor.fetchall()
+    response_ids = [response_id for response_id, _segment in rows]
+    set_ids = _attribute_sets(organization_id, [json.loads(segment) for _id, segment in rows])
+    sets, set_params = _sets_by_response(response_ids, set_ids)
+    return _Scope(organization_id, where, params, sets, set_params)
 
 
 def _float() -> str:
@@ -171,19 +235,33 @@ def _answers(scope: _Scope) -> str:
     dimension item of it), 2 NPS, 3 overall satisfaction, 0 nothing. The response's columns
     ride along on every answer: joining two grouped CTEs later would be planned blind."""
     scaled = ", ".join(f"'{kind}'" for kind in _SCALED)
-    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    postgresql = connection.vendor == "postgresql"
+    materialized = "MATERIALIZED " if postgresql else ""
+    if scope.by_response and postgresql:
+        # Each response's answers through the answers' index (LATERAL; OFFSET 0 keeps the
+        # planner from flattening it into a plain join, which it plans as a scan of the whole
+        # answers table for every batch: a cost that grows with everything ever stored).
+        answers = (
+            f"CROSS JOIN LATERAL (SELECT a.item_id, a.value FROM {_ANSWER} a "  # noqa: S608
+            f"WHERE a.response_id = r.id AND a.value IS NOT NULL AND NOT a.not_applicable "
+            f"OFFSET 0) a"
+        )
+    else:
+        answers = (
+            f"JOIN {_ANSWER} a ON a.response_id = r.id AND a.value IS NOT NULL "
+            f"AND NOT a.not_applicable"
+        )
     return (
         f"ans AS {materialized}(SELECT r.id AS response_id, r.organization_id, "  # noqa: S608
-        f"r.questionnaire_id, r.version_id, r.audience, r.attribute_set_id, "
+        f"r.questionnaire_id, r.version_id, r.audience, m.aset AS attribute_set_id, "
         f"r.submitted_on AS day, q.journey_id, a.item_id, a.value, "
         f"CAST((a.value - i.scale_lo) * 100 AS {_float()}) / (i.scale_hi - i.scale_lo) AS s, "
         f"CASE WHEN {_SCORED} THEN i.touchpoint_id END AS touchpoint_id, "
         f"CASE WHEN {_SCORED} THEN 1 WHEN i.kind = '{ItemKind.NPS}' THEN 2 "
         f"WHEN i.kind = '{ItemKind.OVERALL}' THEN 3 ELSE 0 END AS part "
-        f"FROM {_RESPONSE} r JOIN {_ANSWER} a ON a.response_id = r.id "
+        f"FROM {_RESPONSE} r {scope.sets} {answers} "
         f"JOIN {_ITEM} i ON i.id = a.item_id JOIN {_QUESTIONNAIRE} q ON q.id = r.questionnaire_id "
-        f"WHERE {scope.sql} AND i.kind IN ({scaled}) AND a.value IS NOT NULL "
-        f"AND NOT a.not_applicable AND i.scale_hi > i.scale_lo)"
+        f"WHERE {scope.sql} AND i.kind IN ({scaled}) AND i.scale_hi > i.scale_lo)"
     )
 
 
@@ -191,9 +269,14 @@ _ITEM_DAY_KEY = (
     "organization_id, questionnaire_id, item_key, audience, attribute_set_id, day, scale_lo, "
     "scale_hi, value"
 )
+_ITEM_TOTAL_KEY = (
+    "organization_id, questionnaire_id, item_key, audience, day, scale_lo, scale_hi, value"
+)
 _TOUCHPOINT_DAY_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id, day"
 )
+_TOUCHPOINT_TOTAL_KEY = "organization_id, questionnaire_id, touchpoint_id, audience, day"
+_PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outcome"
 
 # Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
 # first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
@@ -216,68 +299,192 @@ _ITEM_DAYS_INSERT = (
     f"ON CONFLICT ({_ITEM_DAY_KEY}) "
     f'DO UPDATE SET "count" = {_ITEM_DAY}."count" + excluded."count"'
 )
-
-# `per`: each respondent's touchpoint scores (the mean over the touchpoint's dimension items
-# answered) with, on every row, the response's NPS and overall answers (a window over the
-# response). The columns taken with MIN() are the response's own: one value per group.
-_RESPONDENT_CTES = (
-    "grouped AS (SELECT response_id, touchpoint_id, MIN(organization_id) AS organization_id, "
-    "MIN(journey_id) AS journey_id, MIN(questionnaire_id) AS questionnaire_id, "
-    "MIN(version_id) AS version_id, MIN(audience) AS audience, "
-    "MIN(attribute_set_id) AS attribute_set_id, MIN(day) AS day, "
-    "AVG(CASE WHEN part = 1 THEN s END) AS score, "
-    "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
-    "FROM ans WHERE part > 0 GROUP BY response_id, touchpoint_id), "
-    "per AS (SELECT response_id, organization_id, journey_id, questionnaire_id, version_id, "
-    "audience, attribute_set_id, day, touchpoint_id, score, "
-    "MAX(nps) OVER (PARTITION BY response_id) AS nps, "
-    "MAX(overall) OVER (PARTITION BY response_id) AS overall FROM grouped)"
+_ITEM_TOTALS_INSERT = (
+    f'INSERT INTO {_ITEM_TOTAL} ({_ITEM_TOTAL_KEY}, "count", journey_id) '  # noqa: S608
+    f"SELECT c.organization_id, c.questionnaire_id, i.key, c.audience, c.day, i.scale_lo, "
+    f"i.scale_hi, c.value, SUM(c.n), MAX(c.journey_id) "
+    f"FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+    f"WHERE true GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.day, "
+    f"i.scale_lo, i.scale_hi, c.value "
+    f"ORDER BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.day, i.scale_lo, "
+    f"i.scale_hi, c.value "
+    f"ON CONFLICT ({_ITEM_TOTAL_KEY}) "
+    f'DO UPDATE SET "count" = {_ITEM_TOTAL}."count" + excluded."count"'
 )
 
-# The outcome is NPS where the response's version asks it, else overall satisfaction (the
-# organisation's versions asking NPS: one small hashed subquery, whatever the row count).
+# `per`: each respondent's touchpoint scores (the mean over the touchpoint's dimension items
+# answered) and outcome: NPS where the response's version asks it, else overall satisfaction
+# (the organisation's versions asking NPS: one small hashed subquery, whatever the row count).
+# `grouped` has one row per response and touchpoint, and one (touchpoint NULL) with the
+# response's NPS and overall answers, joined back to its touchpoint rows. The response's own
+# columns are grouping keys (one value per response), which keeps each group's state small.
+_RESPONDENT_CTES = (
+    "grouped AS (SELECT response_id, touchpoint_id, organization_id, journey_id, "  # noqa: S608
+    "questionnaire_id, version_id, audience, attribute_set_id, day, "
+    "SUM(s) / COUNT(*) AS score, "
+    "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
+    "FROM ans WHERE part > 0 GROUP BY response_id, touchpoint_id, organization_id, journey_id, "
+    "questionnaire_id, version_id, audience, attribute_set_id, day), "
+    "per AS (SELECT g.response_id, g.organization_id, g.journey_id, g.questionnaire_id, "
+    "g.audience, g.attribute_set_id, g.day, g.touchpoint_id, g.score, "
+    f"CASE WHEN g.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
+    f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
+    f"AND iv.kind = '{ItemKind.NPS}') THEN o.nps ELSE o.overall END AS outcome "
+    "FROM grouped g LEFT JOIN grouped o ON o.response_id = g.response_id "
+    "AND o.touchpoint_id IS NULL WHERE g.touchpoint_id IS NOT NULL)"
+)
+# Moments of the touchpoint scores per cell (both audiences), for the per-set rows and their
+# rollup.
+_MOMENTS = (
+    f"moments AS (SELECT {_TOUCHPOINT_DAY_KEY}, COUNT(*) AS n, SUM(score) AS total, "  # noqa: S608
+    f"SUM(score * score) AS total_sq, MAX(journey_id) AS journey_id FROM per "
+    f"GROUP BY {_TOUCHPOINT_DAY_KEY})"
+)
+
 _RESPONDENTS_INSERT = (
     f"INSERT INTO {_RESPONDENT} (organization_id, response_id, journey_id, "  # noqa: S608
     f"questionnaire_id, touchpoint_id, attribute_set_id, day, score, outcome) "
-    f"SELECT p.organization_id, p.response_id, p.journey_id, p.questionnaire_id, "
-    f"p.touchpoint_id, p.attribute_set_id, p.day, p.score, "
-    f"CASE WHEN p.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
-    f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
-    f"AND iv.kind = '{ItemKind.NPS}') THEN p.nps ELSE p.overall END "
-    f"FROM per p WHERE p.audience = '{_CUSTOMER}' AND p.score IS NOT NULL"
+    f"SELECT organization_id, response_id, journey_id, questionnaire_id, touchpoint_id, "
+    f"attribute_set_id, day, score, outcome FROM per WHERE audience = '{_CUSTOMER}'"
+)
+_PAIRS_INSERT = (
+    f'INSERT INTO {_PAIRS} ({_PAIR_KEY}, "count", journey_id) '  # noqa: S608
+    f"SELECT {_PAIR_KEY}, COUNT(*), MAX(journey_id) FROM per "
+    f"WHERE audience = '{_CUSTOMER}' AND outcome IS NOT NULL GROUP BY {_PAIR_KEY} "
+    f"ORDER BY {_PAIR_KEY} "
+    f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
 )
 
 _TOUCHPOINT_DAYS_INSERT = (
     f"INSERT INTO {_TOUCHPOINT_DAY} ({_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
-    f"SELECT {_TOUCHPOINT_DAY_KEY}, COUNT(*), SUM(score), SUM(score * score), MAX(journey_id) "
-    f"FROM per WHERE score IS NOT NULL GROUP BY {_TOUCHPOINT_DAY_KEY} "
+    f"SELECT {_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id FROM moments WHERE true "
     f"ORDER BY {_TOUCHPOINT_DAY_KEY} "
     f"ON CONFLICT ({_TOUCHPOINT_DAY_KEY}) DO UPDATE SET "
     f"n = {_TOUCHPOINT_DAY}.n + excluded.n, "
     f"total = {_TOUCHPOINT_DAY}.total + excluded.total, "
     f"total_sq = {_TOUCHPOINT_DAY}.total_sq + excluded.total_sq"
 )
+_TOUCHPOINT_TOTALS_INSERT = (
+    f"INSERT INTO {_TOUCHPOINT_TOTAL} ({_TOUCHPOINT_TOTAL_KEY}, n, total, total_sq, "  # noqa: S608
+    f"journey_id) "
+    f"SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n), SUM(total), SUM(total_sq), MAX(journey_id) "
+    f"FROM moments WHERE true GROUP BY {_TOUCHPOINT_TOTAL_KEY} "
+    f"ORDER BY {_TOUCHPOINT_TOTAL_KEY} "
+    f"ON CONFLICT ({_TOUCHPOINT_TOTAL_KEY}) DO UPDATE SET "
+    f"n = {_TOUCHPOINT_TOTAL}.n + excluded.n, "
+    f"total = {_TOUCHPOINT_TOTAL}.total + excluded.total, "
+    f"total_sq = {_TOUCHPOINT_TOTAL}.total_sq + excluded.total_sq"
+)
 
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
-    """Add the responses in scope to ItemDayCount, RespondentScore and TouchpointDayAggregate.
+    """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
+    TouchpointDayAggregate per attribute set, and their rollups over the sets (ItemDayTotal,
+    TouchpointDayTotal, ImportancePairDayCount).
 
     PostgreSQL does it in one statement that reads the answers once (data-modifying CTEs);
-    SQLite has none and takes three statements.
+    SQLite has none and takes one statement per table.
     """
     ctes = _answers(scope)
-    with_organization = (*scope.params, scope.organization_id)
+    params = (*scope.set_params, *scope.params)
+    with_organization = (*params, scope.organization_id)
     if connection.vendor == "postgresql":
         cursor.execute(
-            f"WITH {ctes}, {_ITEM_COUNTS}, item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
-            f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1) "
-            f"{_TOUCHPOINT_DAYS_INSERT}",
+            f"WITH {ctes}, {_ITEM_COUNTS}, "
+            f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
+            f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
+            f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
+            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
+            f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
+            f"{_TOUCHPOINT_TOTALS_INSERT}",
             with_organization,
         )
         return
-    cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {_ITEM_DAYS_INSERT}", scope.params)
-    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
-    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_TOUCHPOINT_DAYS_INSERT}", scope.params)
+    for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
+        cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
+    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT):
+        cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {insert}", with_organization)
+    for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
+        cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
+
+
+# --- a rescoring's statement (PostgreSQL) ------------------------------------------------------
+#
+# A rescoring computes every aggregate row of the journey afresh, as the batches would, and
+# then writes only the difference: rows whose figures changed are updated, new rows inserted,
+# rows no longer produced deleted. The result is the same as deleting the journey's rows and
+# inserting the new ones (what SQLite does), without rewriting (and re-indexing) the rows that
+# came out the same, which after a correct incremental history is all of them.
+
+_REBUILD_ROWS = (
+    "item_rows AS (SELECT c.organization_id, c.questionnaire_id, i.key AS item_key, "  # noqa: S608
+    "c.audience, c.attribute_set_id, c.day, i.scale_lo, i.scale_hi, c.value, "
+    'SUM(c.n) AS "count", MAX(c.journey_id) AS journey_id, MAX(i.kind) AS kind, '
+    "MAX(i.touchpoint_id) AS touchpoint_id, MAX(i.dimension) AS dimension "
+    f"FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+    "GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.attribute_set_id, "
+    "c.day, i.scale_lo, i.scale_hi, c.value), "
+    f'item_total_rows AS (SELECT {_ITEM_TOTAL_KEY}, SUM("count") AS "count", '
+    f"MAX(journey_id) AS journey_id FROM item_rows GROUP BY {_ITEM_TOTAL_KEY}), "
+    "respondent_rows AS (SELECT organization_id, response_id, journey_id, questionnaire_id, "
+    f"touchpoint_id, attribute_set_id, day, score, outcome FROM per "
+    f"WHERE audience = '{_CUSTOMER}'), "
+    f'pair_rows AS (SELECT {_PAIR_KEY}, COUNT(*) AS "count", MAX(journey_id) AS journey_id '
+    f"FROM respondent_rows WHERE outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
+    f"moment_totals AS (SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n) AS n, SUM(total) AS total, "
+    f"SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id FROM moments "
+    f"GROUP BY {_TOUCHPOINT_TOTAL_KEY})"
+)
+
+# (table, key columns, the other columns, the CTE with its new rows)
+_REBUILT = (
+    (_ITEM_DAY, _ITEM_DAY_KEY, '"count", journey_id, kind, touchpoint_id, dimension', "item_rows"),
+    (_ITEM_TOTAL, _ITEM_TOTAL_KEY, '"count", journey_id', "item_total_rows"),
+    (
+        _RESPONDENT,
+        "response_id, touchpoint_id",
+        "organization_id, journey_id, questionnaire_id, attribute_set_id, day, score, outcome",
+        "respondent_rows",
+    ),
+    (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
+    (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
+    (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
+)
+
+
+def _columns(names: str) -> list[str]:
+    return [name.strip() for name in names.split(",")]
+
+
+def _rewrite(index: int, table: str, key: str, others: str, rows: str, journey_id: int) -> str:
+    """Two data-modifying CTEs: upsert the new rows where they differ, delete the journey's
+    rows that are not among them (keys are never NULL, so the anti-join hashes)."""
+    values = _columns(others)
+    stored = ", ".join(f"{table}.{column}" for column in values)
+    fresh = ", ".join(f"excluded.{column}" for column in values)
+    matches = " AND ".join(f"n.{column} = t.{column}" for column in _columns(key))
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in values)
+    return (
+        f"written_{index} AS (INSERT INTO {table} ({key}, {others}) "  # noqa: S608
+        f"SELECT {key}, {others} FROM {rows} WHERE true ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {assignments} "
+        f"WHERE ({stored}) IS DISTINCT FROM ({fresh}) RETURNING 1), "
+        f"deleted_{index} AS (DELETE FROM {table} t WHERE t.journey_id = {int(journey_id)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {rows} n WHERE {matches}) RETURNING 1)"
+    )
+
+
+def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
+    """Make the journey's aggregates what its responses in scope give (PostgreSQL, one
+    statement); see above."""
+    rewrites = ", ".join(
+        _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
+    )
+    cursor.execute(
+        f"WITH {_answers(scope)}, {_ITEM_COUNTS}, {_RESPONDENT_CTES}, {_MOMENTS}, "
+        f"{_REBUILD_ROWS}, {rewrites} SELECT 1",
+        (*scope.set_params, *scope.params, scope.organization_id),
+    )
 
 
 def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
@@ -293,29 +500,17 @@ def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
     )
 
 
-def _mark_processed(
-    cursor: Any, response_ids: Sequence[int], set_ids: Sequence[int], now: datetime
-) -> None:
-    """Attribute set and processed_at of each claimed response, in one UPDATE.
+def _mark_processed(cursor: Any, scope: _Scope, now: datetime) -> None:
+    """processed_at of the responses in scope not marked yet, in one UPDATE.
 
     Employees get only the day (midnight UTC), so that processing time cannot date an answer.
     """
     adapt = connection.ops.adapt_datetimefield_value
-    times = (_EMPLOYEE, adapt(_day_only(now)), adapt(now))
-    if connection.vendor == "postgresql":
-        source = "unnest(%s::bigint[], %s::bigint[]) AS m(id, aset)"
-        params: tuple[Any, ...] = (list(response_ids), list(set_ids))
-    else:
-        source = (
-            "(SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS aset "
-            "FROM json_each(%s)) AS m"
-        )
-        params = (json.dumps(list(zip(response_ids, set_ids, strict=True))),)
     cursor.execute(
-        f"UPDATE {_RESPONSE} AS r SET attribute_set_id = m.aset, "  # noqa: S608
-        f"processed_at = CASE WHEN r.audience = %s THEN %s ELSE %s END "
-        f"FROM {source} WHERE r.id = m.id",
-        times + params,
+        f"UPDATE {_RESPONSE} AS r "  # noqa: S608
+        f"SET processed_at = CASE WHEN r.audience = %s THEN %s ELSE %s END "
+        f"WHERE {scope.sql} AND r.processed_at IS NULL",
+        (_EMPLOYEE, adapt(_day_only(now)), adapt(now), *scope.params),
     )
 
 
@@ -380,9 +575,9 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
             return 0, after_id
         response_ids = [response_id for response_id, _segment in claimed]
         set_ids = _attribute_sets(organization_id, [segment for _id, segment in claimed])
-        scope = _batch_scope(organization_id, response_ids)
+        scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
-            _mark_processed(cursor, response_ids, set_ids, now)
+            _mark_processed(cursor, scope, now)
             _aggregate(cursor, scope)
             alerts_raise_for_responses(organization_id=organization_id, response_ids=response_ids)
             _bump_versions(cursor, scope, now)
@@ -451,6 +646,15 @@ def responses_stale_organizations(
 
 # --- rescoring --------------------------------------------------------------------------------
 
+_AGGREGATES = (
+    ItemDayCount,
+    TouchpointDayAggregate,
+    RespondentScore,
+    ItemDayTotal,
+    TouchpointDayTotal,
+    ImportancePairDayCount,
+)
+
 
 def _journey_of(organization: Organization, journey: Journey | int) -> Journey:
     journey_id = journey if isinstance(journey, int) else journey.pk
@@ -489,23 +693,16 @@ def journey_rescore(
     with transaction.atomic():
         _lock(organization.pk, exclusive=True)
         _tune(RESCORE_WORK_MEM)
-        # Responses never processed get their attribute set first, as a batch would give them.
-        while True:
-            chunk = list(
-                responses.filter(processed_at__isnull=True)
-                .order_by("id")
-                .values_list("id", "segment")[:RESCORE_CHUNK]
-            )
-            if not chunk:
-                break
-            set_ids = _attribute_sets(organization.pk, [segment for _id, segment in chunk])
-            with connection.cursor() as cursor:
-                _mark_processed(cursor, [response_id for response_id, _s in chunk], set_ids, now)
-        for model in (ItemDayCount, TouchpointDayAggregate, RespondentScore):
-            model.objects.for_organization(organization).filter(journey=journey).delete()
         scope = _journey_scope(organization.pk, questionnaire_ids)
         with connection.cursor() as cursor:
-            _aggregate(cursor, scope)
+            # Responses never processed are counted here: no batch may count them again.
+            _mark_processed(cursor, scope, now)
+            if connection.vendor == "postgresql":
+                _rebuild(cursor, scope, journey.pk)
+            else:
+                for model in _AGGREGATES:
+                    model.objects.for_organization(organization).filter(journey=journey).delete()
+                _aggregate(cursor, scope)
         state, _created = ScoringState.objects.for_organization(organization).get_or_create(
             journey=journey, defaults={"organization": organization}
         )

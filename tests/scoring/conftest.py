@@ -27,7 +27,14 @@ from apps.distribution.services import link_create
 from apps.responses.models import Answer, Response
 from apps.responses.selectors import respondent_items
 from apps.responses.services import Respondent, field_name, response_submit
-from apps.scoring.models import ItemDayCount, RespondentScore, TouchpointDayAggregate
+from apps.scoring.models import (
+    ImportancePairDayCount,
+    ItemDayCount,
+    ItemDayTotal,
+    RespondentScore,
+    TouchpointDayAggregate,
+    TouchpointDayTotal,
+)
 from apps.surveys.models import Audience, Item, ItemKind
 from apps.surveys.services import questionnaire_generate, questionnaire_publish
 from tests.factories import JourneyFactory, StageFactory, TouchpointFactory
@@ -213,8 +220,83 @@ class Aggregates:
                 assert math.isclose(outcome, outcome2, rel_tol=tolerance, abs_tol=tolerance), key
 
 
+def assert_rollups_match(organization_id: int) -> None:
+    """The rollups over attribute sets equal the per-set rows summed over the sets, and the
+    importance pairs equal the customers' RespondentScore rows with an outcome, counted."""
+    scope = organization_id
+    items: dict[tuple, int] = defaultdict(int)
+    for *key, count in ItemDayCount.objects.for_organization(scope).values_list(
+        "journey_id", "questionnaire_id", "item_key", "audience", "day", "scale_lo", "scale_hi",
+        "value", "count",
+    ):  # fmt: skip
+        items[tuple(key)] += count
+    item_totals = {
+        tuple(key): count
+        for *key, count in ItemDayTotal.objects.for_organization(scope).values_list(
+            "journey_id",
+            "questionnaire_id",
+            "item_key",
+            "audience",
+            "day",
+            "scale_lo",
+            "scale_hi",
+            "value",
+            "count",
+        )
+    }
+    assert item_totals == items
+    moments: dict[tuple, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for *key, n, total, total_sq in TouchpointDayAggregate.objects.for_organization(
+        scope
+    ).values_list(
+        "journey_id", "questionnaire_id", "touchpoint_id", "audience", "day", "n", "total",
+        "total_sq",
+    ):  # fmt: skip
+        cell = moments[tuple(key)]
+        cell[0] += n
+        cell[1] += total
+        cell[2] += total_sq
+    totals = {
+        tuple(key): (n, total, total_sq)
+        for *key, n, total, total_sq in TouchpointDayTotal.objects.for_organization(
+            scope
+        ).values_list(
+            "journey_id",
+            "questionnaire_id",
+            "touchpoint_id",
+            "audience",
+            "day",
+            "n",
+            "total",
+            "total_sq",
+        )
+    }
+    assert totals.keys() == moments.keys()
+    for key, (n, total, total_sq) in totals.items():
+        expected_n, expected_total, expected_sq = moments[key]
+        assert n == expected_n, key
+        assert math.isclose(total, expected_total, rel_tol=1e-9, abs_tol=1e-9), key
+        assert math.isclose(total_sq, expected_sq, rel_tol=1e-9, abs_tol=1e-9), key
+    pairs: dict[tuple, int] = defaultdict(int)
+    for key in (
+        RespondentScore.objects.for_organization(scope)
+        .filter(outcome__isnull=False)
+        .values_list("journey_id", "questionnaire_id", "touchpoint_id", "day", "score", "outcome")
+    ):
+        pairs[key] += 1
+    counted = {
+        tuple(key): count
+        for *key, count in ImportancePairDayCount.objects.for_organization(scope).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "day", "score", "outcome", "count"
+        )
+    }
+    assert counted == pairs
+
+
 def stored_aggregates(organization_id: int) -> Aggregates:
-    """What the pipeline stored for the organisation."""
+    """What the pipeline stored for the organisation (having checked that the rollups over
+    attribute sets agree with the per-set rows)."""
+    assert_rollups_match(organization_id)
     item_days = {
         (
             row.questionnaire_id, row.item_key, row.audience,

@@ -9,7 +9,14 @@ from django.core.management import CommandError, call_command
 from apps.audit.models import AuditEntry
 from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.responses.models import Response
-from apps.scoring.models import ItemDayCount, RespondentScore, ScoringState
+from apps.scoring.models import (
+    ImportancePairDayCount,
+    ItemDayCount,
+    ItemDayTotal,
+    RespondentScore,
+    ScoringState,
+    TouchpointDayTotal,
+)
 from apps.scoring.services import journey_rescore, responses_process
 from apps.scoring.tasks import journey_rescore_task
 from tests.factories import JourneyFactory, StageFactory, TouchpointFactory
@@ -63,6 +70,17 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     RespondentScore.objects.for_organization(org).filter(
         pk__in=RespondentScore.objects.for_organization(org).values("pk")[:3]
     ).delete()
+    RespondentScore.objects.for_organization(org).filter(
+        pk__in=RespondentScore.objects.for_organization(org).values("pk")[:2]
+    ).update(score=1.5, outcome=None)
+    # Rows no response gives any more (a day nobody answered) are removed.
+    stale = ItemDayCount.objects.for_organization(org).first()
+    stale.pk, stale.day = None, a_day(40)
+    stale.save()
+    for model in (ItemDayTotal, TouchpointDayTotal, ImportancePairDayCount):
+        row = model.objects.for_organization(org).first()
+        row.pk, row.day = None, a_day(40)
+        row.save()
     version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
 
     counted = journey_rescore(
