@@ -1,11 +1,18 @@
 """What the respondent hot path leaves out, and what it must keep: the account middleware is
-stepped over on /s/ pages only, and the answers' composite foreign key still guards integrity."""
+stepped over on /s/ pages only, the answers' composite foreign key still guards integrity, and
+the write is a prepared statement."""
+
+import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from apps.distribution.selectors import link_resolve
+from apps.responses import services
 from apps.responses.models import Answer, Response
+from apps.responses.selectors import respondent_items
+from apps.responses.services import Respondent, response_submit
 
 from .helpers import full_answers, items_of, open_form, submit
 
@@ -64,3 +71,21 @@ def test_an_answer_must_belong_to_its_responses_organization(client, customer_li
         response=stored
     ).count() == len(full_answers(customer_link))
     assert stored.submitted_at <= timezone.now()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_the_write_is_prepared_once_per_connection(customer_link, monkeypatch):
+    monkeypatch.setattr(services, "_queue", lambda response: None)
+    link = link_resolve(customer_link.token)
+    items = respondent_items(link=link, version_id=link.questionnaire.published_version_id)
+    data = {name: [value] for name, value in full_answers(link).items()}
+    for _ in range(4):
+        respondent = Respondent(idempotency_key=uuid.uuid4(), language="en",
+                                started_at=timezone.now(), segment={"store": "1"})  # fmt: skip
+        assert response_submit(link=link, items=items, data=data, respondent=respondent)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert [s for s in prepared if "json_to_recordset" in s], prepared
+    assert Response.objects.for_organization(link.organization_id).count() == 4
