@@ -1,8 +1,9 @@
 """The baseline: a bare Django view that parses the submission's body and stores it, one INSERT.
 
-It runs behind the same middleware and gunicorn as the real form, so the gap between the two
-is what the respondent code costs (link lookup, rate limits, stamp, validation, two INSERTs,
-the queued task), not the web stack.
+It runs behind the same gunicorn as the real form and the project's full middleware stack (the
+respondent pages under /s/ step over session, authentication and messages; this view does
+not), so the gap between the two is what the respondent code costs (link lookup, rate limits,
+stamp, validation, the response and answer INSERT, the queued task), not the web stack.
 """
 
 import json

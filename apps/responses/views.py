@@ -7,6 +7,7 @@ optional script (static/js/respondent.js) keeps typed answers over a reload and 
 announced countdown back to a fresh form.
 """
 
+import functools
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import translation
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -268,7 +269,14 @@ def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
 
 
 def _thanks_url(link: SurveyLink, language: str) -> str:
-    return f"{reverse('responses:thanks', args=[link.token])}?lang={language}"
+    return f"{_thanks_path(get_script_prefix(), link.token)}?lang={language}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _thanks_path(script_prefix: str, token: str) -> str:
+    """The thank-you page's path, reversed once per token (reversing costs more than the rest
+    of the redirect)."""
+    return reverse("responses:thanks", args=[token])
 
 
 def thanks(request: HttpRequest, token: str) -> HttpResponse:

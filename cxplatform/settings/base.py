@@ -56,12 +56,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Session, auth and messages step over the public respondent pages (/s/...), which have no
+    # account or session: see apps/responses/middleware.py (subclasses of Django's own).
+    "apps.responses.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.responses.middleware.AuthenticationMiddleware",
+    "apps.responses.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
@@ -98,6 +100,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env.int("DATABASE_POOL_MAX", default=10),
         "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
     }
+    # Prepared statements: psycopg prepares a statement on a connection after this many runs
+    # of it. Django's own cursors bind values on the client and are never prepared, so this
+    # only concerns cursors with server-side binding (the respondent write; see
+    # apps/responses/services.py). The pool is in-process: no external pooler to confuse.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int(
+        "DATABASE_PREPARE_THRESHOLD", default=2
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
