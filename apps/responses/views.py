@@ -24,6 +24,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.alerts.consent import CONTACT_KEYS
 from apps.core.errors import ValidationFailed
 from apps.distribution.campaign_selectors import invitation_resolve
 from apps.distribution.models import SurveyLink
@@ -310,6 +311,11 @@ def _focus_first(items: list[Item], link: SurveyLink) -> list[Item]:
     return sorted(items, key=lambda item: str(item.touchpoint_id) != focus)
 
 
+# Contact details (given with consent, apps/alerts/consent.py) get one-line inputs that phones
+# fill in and offer the right keyboard for: (input type, autocomplete token).
+_CONTACT_INPUTS = {"name": ("text", "name"), "email": ("email", "email"), "phone": ("tel", "tel")}
+
+
 def _question(
     item: Item, language: str, fallback: str, values: Sequence[str], error: list[str] | None
 ) -> dict[str, Any]:
@@ -317,6 +323,7 @@ def _question(
         return str(texts.get(language) or texts.get(fallback) or "")
 
     chosen = set(values)
+    contact_input = None
     if item.kind in SCALED_KINDS:
         control = "scale"
         options = [(str(p), str(p), str(p) in chosen) for p in item.scale_points()]
@@ -324,6 +331,7 @@ def _question(
             options.append((NOT_APPLICABLE, _("Not applicable"), NOT_APPLICABLE in chosen))
     elif item.kind in TEXT_KINDS:
         control, options = "text", []
+        contact_input = _CONTACT_INPUTS.get(CONTACT_KEYS.get(item.key, ""))
     else:
         control = "multi" if item.kind == ItemKind.MULTIPLE_CHOICE else "choice"
         options = [
@@ -335,7 +343,7 @@ def _question(
     return {
         "name": field_name(item), "label": text(item.texts), "control": control,
         "options": options, "value": "\n".join(values), "required": item.required,
-        "errors": error or [], "hint": lo_hi, "wide": len(options) > 6,
+        "errors": error or [], "hint": lo_hi, "wide": len(options) > 6, "input": contact_input,
     }  # fmt: skip
 
 

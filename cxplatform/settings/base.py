@@ -278,6 +278,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A process that renders PDFs grows ~0.23 MiB per render outside Python's heap (WeasyPrint's
+# native side; bench/pdf_render.py): recycling worker processes bounds it (~50 MiB at 200).
+CELERY_WORKER_MAX_TASKS_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200) or None
+)
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

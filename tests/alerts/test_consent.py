@@ -171,3 +171,25 @@ def test_an_invitation_responses_contact_is_shown_only_with_consent(
         assert contact == {"name": "Pekka", "email": "pekka@example.fi", "phone": ""}
     else:
         assert contact is None
+
+
+def test_contact_questions_are_one_line_inputs_phones_can_fill_in(link):
+    from django.template.loader import render_to_string
+
+    from apps.responses.views import _question
+
+    items = respondent_items(link=link, version_id=link.questionnaire.published_version_id)
+    by_key = {item.key: item for item in items}
+    questions = {
+        key: _question(by_key[key], "en", "en", [], None)
+        for key in ("contact:name", "contact:email", "contact:phone", "comment")
+        if key in by_key
+    }
+    assert questions["contact:name"]["input"] == ("text", "name")
+    assert questions["contact:email"]["input"] == ("email", "email")
+    assert questions["contact:phone"]["input"] == ("tel", "tel")
+    assert questions.get("comment", {"input": None})["input"] is None  # comments stay textareas
+    html = render_to_string(
+        "responses/form.html", {"questions": [questions["contact:email"]], "steps": 1}
+    )
+    assert 'type="email"' in html and 'autocomplete="email"' in html and "<textarea" not in html

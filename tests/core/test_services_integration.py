@@ -59,6 +59,8 @@ def test_celery_is_configured_for_reliability():
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+    # Worker processes are replaced now and then: PDF rendering grows native memory.
+    assert conf.worker_max_tasks_per_child == 200
 
 
 @pytest.mark.celery_worker

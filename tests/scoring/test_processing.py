@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from apps.responses import services as response_services
 from apps.responses import tasks as response_tasks
-from apps.responses.models import Response
+from apps.responses.models import Answer, Response
 from apps.scoring import services
 from apps.scoring.models import (
     AttributeSet,
@@ -204,6 +204,10 @@ def test_a_batch_takes_the_oldest_first_up_to_its_limit_and_only_its_organisatio
     # Another organisation's unprocessed response (the same questionnaire rows are irrelevant:
     # the claim filters by organisation first).
     Response.objects.for_organization(org).filter(pk=stored[4].pk).update(
+        organization_id=other_org.pk
+    )
+    # Its answers go along: an answer belongs to its response's organisation (a foreign key).
+    Answer.objects.for_organization(org).filter(response_id=stored[4].pk).update(
         organization_id=other_org.pk
     )
 
