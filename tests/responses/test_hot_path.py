@@ -50,7 +50,7 @@ def test_a_slashless_respondent_url_still_redirects(client, customer_link):
     assert response["Location"] == f"/s/{customer_link.token}/"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="composite key: PostgreSQL only")
+@pytest.mark.postgres  # the composite key exists on PostgreSQL only
 @pytest.mark.django_db(transaction=True)
 def test_an_answer_must_belong_to_its_responses_organization(client, customer_link, other_org):
     hidden = open_form(client, customer_link)
@@ -73,7 +73,7 @@ def test_an_answer_must_belong_to_its_responses_organization(client, customer_li
     assert stored.submitted_at <= timezone.now()
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+@pytest.mark.postgres  # prepared statements
 @pytest.mark.django_db(transaction=True)
 def test_the_write_is_prepared_once_per_connection(customer_link, monkeypatch):
     monkeypatch.setattr(services, "_queue", lambda response: None)
