@@ -43,6 +43,7 @@ from .filters import ReportFilter
 from .models import (
     AttributeSet,
     ItemDayCount,
+    ItemDayTotal,
     RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
@@ -124,11 +125,17 @@ def customer_nps(
     choices: SegmentChoices,
 ) -> NpsStats:
     """Customers' NPS under the filter (one query): the gap report's `customer_nps` of its nps
-    outcome row, without reading the rest of the report."""
-    queryset = _period(ItemDayCount.objects.for_organization(organization), journey, report_filter)
+    outcome row, without reading the rest of the report. Without a segment filter it reads the
+    rollup over attribute sets, as the report does (its size does not grow with the sets)."""
     set_ids = choices.set_ids(report_filter)
-    if set_ids is not None:
-        queryset = queryset.filter(attribute_set_id__in=set_ids)
+    if set_ids is None:
+        queryset = _period(
+            ItemDayTotal.objects.for_organization(organization), journey, report_filter
+        )
+    else:
+        queryset = _period(
+            ItemDayCount.objects.for_organization(organization), journey, report_filter
+        ).filter(attribute_set_id__in=set_ids)
     rows = (
         queryset.filter(item_key="nps", audience="customer")
         .values_list("scale_lo", "scale_hi", "value")
