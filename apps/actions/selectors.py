@@ -7,17 +7,16 @@ from the aggregates); nothing here reads answers.
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from math import isfinite, sqrt
 
 from django.db.models import Count, Q, QuerySet
-from scipy import stats
 
 from apps.journeys.models import Journey
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import Action, Principal, can
 from apps.organizations.selectors import members
+from apps.scoring import arithmetic
 from apps.scoring import selectors as scoring
-from apps.scoring.figures import CellStats, GapReport, GapStats, ScoringSettings
+from apps.scoring.figures import CellStats, GapReport, GapStats, Moments, ScoringSettings
 from apps.scoring.filters import ReportFilter, organization_today
 
 from .models import OPEN_STATUSES, ActionEvent, ActionStatus, ImprovementAction
@@ -244,49 +243,30 @@ class Change:
     status: str  # improved, declined, stable, insufficient_data
 
 
-def welch_p(
-    n_a: int, mean_a: float | None, var_a: float | None,
-    n_b: int, mean_b: float | None, var_b: float | None,
-) -> float | None:  # fmt: skip
-    """Two-sided p of Welch's test from each side's n, mean and sample variance; None when it
-    cannot be computed (n < 2, a missing figure, no variance on either side)."""
-    if n_a < 2 or n_b < 2 or None in (mean_a, mean_b, var_a, var_b):
-        return None
-    assert mean_a is not None and mean_b is not None and var_a is not None and var_b is not None
-    if var_a / n_a + var_b / n_b <= 0.0:
-        return None
-    result = stats.ttest_ind_from_stats(
-        mean_a, sqrt(var_a), n_a, mean_b, sqrt(var_b), n_b, equal_var=False
-    )
-    p = float(result.pvalue)
-    return min(p, 1.0) if isfinite(p) else None
+def _moments(n: int, mean: float | None, variance: float | None) -> Moments:
+    """The additive moments behind a stored (n, mean, sample variance), so that the trend rule
+    and Welch's test of `apps.scoring.arithmetic` apply to the baseline as to any period."""
+    if not n or mean is None:
+        return Moments()
+    spread = (variance or 0.0) * (n - 1) if n > 1 else 0.0
+    return Moments(n=n, total=n * mean, total_sq=spread + n * mean * mean)
 
 
 def change_between(
     baseline: CellFigures, current: CellFigures, settings: ScoringSettings
 ) -> Change:
-    score_change = (
-        current.customer_score - baseline.customer_score
-        if current.customer_score is not None and baseline.customer_score is not None
-        else None
-    )
     gap_change = (
         current.gap - baseline.gap if current.gap is not None and baseline.gap is not None else None
     )
-    p = welch_p(
-        current.customer_n, current.customer_score, current.customer_variance,
-        baseline.customer_n, baseline.customer_score, baseline.customer_variance,
+    trend = arithmetic.trend(
+        _moments(current.customer_n, current.customer_score, current.customer_variance),
+        _moments(baseline.customer_n, baseline.customer_score, baseline.customer_variance),
+        settings,
+    )
+    return Change(
+        score_change=trend.change, gap_change=gap_change, p_value=trend.p_value,
+        status=trend.status,
     )  # fmt: skip
-    too_few = current.customer_n < settings.min_n or baseline.customer_n < settings.min_n
-    if too_few or score_change is None or p is None:
-        status = "insufficient_data"
-    elif p < settings.alpha and score_change >= settings.gap_threshold / 2:
-        status = "improved"
-    elif p < settings.alpha and score_change <= -settings.gap_threshold / 2:
-        status = "declined"
-    else:
-        status = "stable"
-    return Change(score_change=score_change, gap_change=gap_change, p_value=p, status=status)
 
 
 @dataclass(frozen=True)
