@@ -83,6 +83,9 @@ class ImprovementAction(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)  # done or cancelled
+    # When the current owner was told the action is theirs (cleared when the owner changes):
+    # the email is claimed on this field, so a retried task never sends it twice.
+    owner_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("due_date", "id")

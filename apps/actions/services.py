@@ -3,14 +3,20 @@ workflow, add a note. Each validates everything first and raises one ValidationF
 every bad field, so a rejected request changes nothing; each writes its history event and its
 audit entry in the same transaction."""
 
-from datetime import date
+import logging
+from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
+from apps.core.emails import render_subject
 from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Membership, Organization
@@ -26,6 +32,8 @@ from .models import (
     ActionStatus,
     ImprovementAction,
 )
+
+logger = logging.getLogger(__name__)
 
 TITLE_MAX = 200
 NOTE_MAX = 4000
@@ -169,6 +177,7 @@ def action_create(
         created_by=actor.user,
     )
     _event(action, actor, "created", status_to=action.status)
+    _notify_owner_on_commit(action, actor)
     audit_record(
         organization=organization,
         actor=actor,
@@ -264,6 +273,8 @@ def action_update(
     }
     for name, value in changed.items():
         setattr(action, name, value)
+    if "owner_id" in changed:
+        action.owner_notified_at = None
     previous = action.status
     if status != previous:
         action.status = status
@@ -271,6 +282,8 @@ def action_update(
             action.closed_at = timezone.now()
     if changed or status != previous:
         action.save()
+    if "owner_id" in changed:
+        _notify_owner_on_commit(action, actor)
     if changed:
         _event(action, actor, "updated", changes=audit_changes)
         audit_record(
@@ -301,3 +314,60 @@ def action_update(
             ip_address=ip_address,
         )
     return action
+
+
+def _notify_owner_on_commit(action: ImprovementAction, actor: Principal) -> None:
+    """After the commit, email the action's owner that it is theirs (not when they took it
+    themselves)."""
+    if action.owner_id is None or (actor.user is not None and actor.user.pk == action.owner_id):
+        return
+    from .tasks import notify_owner
+
+    organization_id, action_id = action.organization_id, action.pk
+    transaction.on_commit(
+        lambda: notify_owner.delay(organization_id=organization_id, action_id=action_id)
+    )
+
+
+def action_owner_notify(
+    *, organization: Organization, action_id: int, now: datetime | None = None
+) -> bool:
+    """Tell the action's current owner it is theirs, once: the email is claimed on
+    `owner_notified_at` (cleared when the owner changes), so a retried or repeated task does
+    not send it again. False when there is nothing to send or it could not be sent."""
+    now = now or timezone.now()
+    action = (
+        ImprovementAction.objects.for_organization(organization)
+        .select_related("journey", "touchpoint", "owner")
+        .filter(pk=action_id, owner__isnull=False, owner_notified_at__isnull=True)
+        .first()
+    )
+    if action is None or action.owner is None:
+        return False
+    if action.status in (ActionStatus.DONE, ActionStatus.CANCELLED):
+        return False
+    claimed = (
+        ImprovementAction.objects.for_organization(organization)
+        .filter(pk=action.pk, owner_id=action.owner_id, owner_notified_at__isnull=True)
+        .update(owner_notified_at=now)
+    )
+    if not claimed:
+        return False
+    context = {
+        "organization": organization,
+        "action": action,
+        "url": settings.SITE_URL.rstrip("/")
+        + reverse("actions:detail", args=[organization.slug, action.pk]),
+    }
+    with translation.override(organization.default_language or "en"):
+        subject = render_subject("actions/email/owner_assigned_subject.txt", context)
+        body = render_to_string("actions/email/owner_assigned.txt", context)
+    message = EmailMultiAlternatives(
+        subject, body, None, [action.owner.email], headers={"Auto-Submitted": "auto-generated"}
+    )
+    try:
+        message.send()
+    except Exception:
+        logger.exception("the email to an action's owner could not be sent")
+        return False
+    return True

@@ -295,6 +295,7 @@ CELERY_TASK_ROUTES = {
     "apps.scoring.tasks.*": {"queue": "ingest"},
     "apps.distribution.tasks.*": {"queue": "email"},
     "apps.alerts.tasks.*": {"queue": "email"},
+    "apps.actions.tasks.*": {"queue": "email"},
     "apps.reports.tasks.*": {"queue": "reports"},
 }
 CELERY_TASK_SERIALIZER = "json"
