@@ -13,7 +13,7 @@ from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Case, Count, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, IntegerField, Max, QuerySet, Subquery, Sum, Value, When
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -227,9 +227,11 @@ def _touchpoint_cells(
     set_ids: list[int] | None,
     *,
     with_previous: bool = False,
-) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None]:
+) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None, int | None]:
     """(touchpoint, audience) -> moments under the filter, and for the previous period of equal
-    length when asked: one grouped query over both periods."""
+    length when asked, and the journey's scoring version (None when no row was read): one
+    grouped query over both periods, the version riding along as an uncorrelated scalar
+    subquery (evaluated once; one round trip fewer than `scoring_version`)."""
     previous = report_filter.previous() if with_previous else None
     queryset = _under_filter(
         _touchpoint_moments(organization, set_ids),
@@ -244,15 +246,21 @@ def _touchpoint_cells(
             output_field=IntegerField(),
         )
     )
+    state = ScoringState.objects.for_organization(organization).filter(journey=journey)
     rows = queryset.values_list("touchpoint_id", "audience", "earlier").annotate(
-        n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq")
+        n=Sum("n"),
+        total=Sum("total"),
+        total_sq=Sum("total_sq"),
+        version=Max(Subquery(state.values("version")[:1])),
     )
     current: dict[tuple[int, str], Moments] = {}
     earlier: dict[tuple[int, str], Moments] = {}
-    for tp_id, audience, is_earlier, n, total, total_sq in rows:
+    version = None
+    for tp_id, audience, is_earlier, n, total, total_sq, row_version in rows:
         target = earlier if is_earlier else current
         target[(tp_id, audience)] = Moments(int(n or 0), float(total or 0), float(total_sq or 0))
-    return current, (earlier if with_previous else None)
+        version = row_version or 0
+    return current, (earlier if with_previous else None), version
 
 
 # --- derived importance ---------------------------------------------------------------------
@@ -314,9 +322,11 @@ def derived_importance(
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int] | None,
+    version: int | None = None,
 ) -> dict[int, tuple[float | None, int]]:
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
-    answer under the filter (SCORING.md section 6).
+    answer under the filter (SCORING.md section 6). `version`: the journey's scoring version
+    when the caller has read it already (else one query more).
 
     One grouped query by (touchpoint, score, outcome): the pairs arrive as counts of distinct
     values, ready for ranking. Without a segment filter it reads their daily counts
@@ -324,7 +334,8 @@ def derived_importance(
     reads the customers' RespondentScore rows of its sets. Cached until the journey's
     ScoringState version changes, that is until new data arrives.
     """
-    version = scoring_version(organization=organization, journey=journey)
+    if version is None:
+        version = scoring_version(organization=organization, journey=journey)
     key = importance_cache_key(organization, journey, report_filter, version)
     cached = cache.get(key)
     if cached is not None:
@@ -382,11 +393,15 @@ def gap_report_input(
         organization=organization, report_filter=report_filter, known_sets=known_sets
     )
     item_cells = _item_cells(organization, journey, report_filter, set_ids, shape.item_keys)
-    touchpoint_cells, previous = _touchpoint_cells(
+    touchpoint_cells, previous, version = _touchpoint_cells(
         organization, journey, report_filter, set_ids, with_previous=with_trend
     )
     importance = derived_importance(
-        organization=organization, journey=journey, report_filter=report_filter, set_ids=set_ids
+        organization=organization,
+        journey=journey,
+        report_filter=report_filter,
+        set_ids=set_ids,
+        version=version,
     )
     return GapReportInput(
         settings=scoring_settings(organization),
@@ -408,8 +423,9 @@ def gap_report(
     known_sets: dict[int, dict[str, Any]] | None = None,
 ) -> GapReport:
     """The gap report of SCORING.md for a journey under a filter, from the aggregates:
-    five queries (six with segment attributes unless `known_sets` holds every attribute set of
-    the organisation, see `attribute_set_ids`), one more when importance is not cached."""
+    four queries (five with segment attributes unless `known_sets` holds every attribute set of
+    the organisation, see `attribute_set_ids`), one more when importance is not cached, and one
+    for the scoring version when the period has no touchpoint moments at all."""
     return build_gap_report(
         gap_report_input(
             organization=organization,

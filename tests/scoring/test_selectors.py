@@ -245,18 +245,26 @@ def _sql(queries) -> str:
 def test_gap_report_reads_a_fixed_number_of_queries_and_never_the_answers(data):
     with CaptureQueriesContext(connection) as cold:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    # items, touchpoints, item counts, touchpoint moments, scoring version, respondent scores
-    assert len(cold) == 6
+    # items, touchpoints, item counts, touchpoint moments (with the scoring version),
+    # importance pairs
+    assert len(cold) == 5
     with CaptureQueriesContext(connection) as warm:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    assert len(warm) == 5  # importance from the cache
+    assert len(warm) == 4  # importance from the cache
     segmented = ReportFilter(PERIOD.date_from, PERIOD.date_to, {"store": ["Helsinki"]})
     with CaptureQueriesContext(connection) as filtered:
         selectors.gap_report(
             organization=data.org, journey=data.journey, report_filter=segmented, with_trend=True
         )
-    assert len(filtered) == 7  # + the attribute sets; the trend shares the moments' query
-    for queries in (cold, warm, filtered):
+    assert len(filtered) == 6  # + the attribute sets; the trend shares the moments' query
+    # A period without moments reads the version on its own.
+    empty = ReportFilter(
+        PERIOD.date_from - timedelta(days=400), PERIOD.date_from - timedelta(days=300)
+    )
+    with CaptureQueriesContext(connection) as nothing:
+        selectors.gap_report(organization=data.org, journey=data.journey, report_filter=empty)
+    assert len(nothing) == 6
+    for queries in (cold, warm, filtered, nothing):
         assert Answer._meta.db_table not in _sql(queries)
         assert Response._meta.db_table not in _sql(queries)
 
