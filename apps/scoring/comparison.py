@@ -5,7 +5,8 @@ The per-segment figures are exactly those of `selectors.gap_report` under the fi
 to one value (the same SCORING.md arithmetic, `report.build_gap_report`, anonymity included):
 only the reading differs. Instead of one report per value, the touchpoint moments are read once
 grouped by attribute set and summed per value here (an organisation has tens or hundreds of
-sets), and derived importance is read once grouped by value.
+sets), and derived importance from the importance pairs counted per attribute set
+(ImportancePairSetDayCount), read once grouped by set and summed per value here too.
 """
 
 from collections import defaultdict
@@ -15,15 +16,12 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import (
     BigIntegerField,
-    Case,
     CharField,
-    Count,
     Max,
     QuerySet,
     Subquery,
     Sum,
     Value,
-    When,
 )
 
 from apps.journeys.models import Journey
@@ -42,9 +40,9 @@ from .figures import (
 from .filters import ReportFilter
 from .models import (
     AttributeSet,
+    ImportancePairSetDayCount,
     ItemDayCount,
     ItemDayTotal,
-    RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
 )
@@ -197,7 +195,7 @@ def _segment_importance(
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
-    arrives; the values not cached are read together in one query grouped by value."""
+    arrives; the values not cached are read together in one query grouped by attribute set."""
     if not filters:
         return {}
     keys = {
@@ -210,29 +208,28 @@ def _segment_importance(
             result[value] = {int(tp): (rho, int(n)) for tp, rho, n in cached[key]}
     missing = [value for value in filters if value not in result and set_ids[value]]
     tables: dict[str, dict[int, dict[tuple[float, float], int]]] = defaultdict(
-        lambda: defaultdict(dict)
+        lambda: defaultdict(lambda: defaultdict(int))
     )
     if missing:
-        segment = Case(
-            *[When(attribute_set_id__in=set_ids[value], then=Value(value)) for value in missing],
-            output_field=CharField(),
-        )
+        # The pairs per attribute set (not per customer), summed per set here and folded into
+        # the values in Python: grouping by an integer reads faster than by a CASE of values.
+        values_of: dict[int, list[str]] = defaultdict(list)
+        for value in missing:
+            for pk in set_ids[value]:
+                values_of[pk].append(value)
         queryset = _period(
-            RespondentScore.objects.for_organization(organization),
+            ImportancePairSetDayCount.objects.for_organization(organization),
             journey,
             next(iter(filters.values())),
         )
         rows = (
-            queryset.filter(
-                attribute_set_id__in=sorted({pk for value in missing for pk in set_ids[value]}),
-                outcome__isnull=False,
-            )
-            .annotate(segment=segment)
-            .values_list("segment", "touchpoint_id", "score", "outcome")
-            .annotate(pairs=Count("pk"))
+            queryset.filter(attribute_set_id__in=sorted(values_of))
+            .values_list("attribute_set_id", "touchpoint_id", "score", "outcome")
+            .annotate(pairs=Sum("count"))
         )
-        for value, tp_id, score, outcome, pairs in rows:
-            tables[value][tp_id][(float(score), float(outcome))] = int(pairs)
+        for set_id, tp_id, score, outcome, pairs in rows:
+            for value in values_of[set_id]:
+                tables[value][tp_id][(float(score), float(outcome))] += int(pairs)
     fresh = {}
     for value in filters:
         if value in result:

@@ -260,6 +260,46 @@ class ImportancePairDayCount(TenantModel):
         return f"tp{self.touchpoint_id}@{self.day} ({self.score}, {self.outcome})x{self.count}"
 
 
+class ImportancePairSetDayCount(TenantModel):
+    """ImportancePairDayCount per attribute set: what derived importance under a segment (a
+    filter, or each value of a comparison) reads instead of the customers' RespondentScore
+    rows. Its size is bounded by touchpoints x sets x days x the pairs of values a touchpoint
+    score and an outcome can take, not by the number of customers."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
+    day = models.DateField()
+    score = models.FloatField()
+    outcome = models.FloatField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "touchpoint",
+                    "attribute_set",
+                    "day",
+                    "score",
+                    "outcome",
+                ],
+                name="importance_pair_set_day_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "day"], name="pair_set_journey_day")]
+
+    def __str__(self) -> str:
+        return (
+            f"tp{self.touchpoint_id}@{self.day} set {self.attribute_set_id} "
+            f"({self.score}, {self.outcome})x{self.count}"
+        )
+
+
 class ScoringState(TenantModel):
     """Per journey: a counter bumped by every batch that changes its aggregates, so that
     cached derived figures (importance) know when new data has arrived."""

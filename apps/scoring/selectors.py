@@ -13,7 +13,7 @@ from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Case, Count, IntegerField, Max, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, IntegerField, Max, QuerySet, Subquery, Sum, Value, When
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -37,9 +37,9 @@ from .filters import ReportFilter
 from .models import (
     AttributeSet,
     ImportancePairDayCount,
+    ImportancePairSetDayCount,
     ItemDayCount,
     ItemDayTotal,
-    RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
     TouchpointDayTotal,
@@ -331,7 +331,7 @@ def derived_importance(
     One grouped query by (touchpoint, score, outcome): the pairs arrive as counts of distinct
     values, ready for ranking. Without a segment filter it reads their daily counts
     (ImportancePairDayCount), whose size does not grow with the customers; a segment filter
-    reads the customers' RespondentScore rows of its sets. Cached until the journey's
+    reads those of its sets (ImportancePairSetDayCount). Cached until the journey's
     ScoringState version changes, that is until new data arrives.
     """
     if version is None:
@@ -354,14 +354,13 @@ def derived_importance(
     else:
         rows = (
             _under_filter(
-                RespondentScore.objects.for_organization(organization),
+                ImportancePairSetDayCount.objects.for_organization(organization),
                 journey=journey,
                 report_filter=report_filter,
                 set_ids=set_ids,
             )
-            .filter(outcome__isnull=False)
             .values_list("touchpoint_id", "score", "outcome")
-            .annotate(pairs=Count("pk"))
+            .annotate(pairs=Sum("count"))
         )
     tables: dict[int, dict[tuple[float, float], int]] = defaultdict(dict)
     for tp_id, score, outcome, pairs in rows:

@@ -42,6 +42,7 @@ from apps.webhooks.services import webhooks_emit_responses
 from .models import (
     AttributeSet,
     ImportancePairDayCount,
+    ImportancePairSetDayCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -79,6 +80,7 @@ _RESPONDENT = RespondentScore._meta.db_table
 _ITEM_TOTAL = ItemDayTotal._meta.db_table
 _TOUCHPOINT_TOTAL = TouchpointDayTotal._meta.db_table
 _PAIRS = ImportancePairDayCount._meta.db_table
+_SET_PAIRS = ImportancePairSetDayCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -279,6 +281,9 @@ _TOUCHPOINT_DAY_KEY = (
 )
 _TOUCHPOINT_TOTAL_KEY = "organization_id, questionnaire_id, touchpoint_id, audience, day"
 _PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outcome"
+_SET_PAIR_KEY = (
+    "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, day, score, outcome"
+)
 
 # Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
 # first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
@@ -357,6 +362,16 @@ _PAIRS_INSERT = (
     f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
 )
 
+# The same pairs per attribute set, what derived importance under a segment reads.
+_SET_PAIRS_INSERT = (
+    f'INSERT INTO {_SET_PAIRS} ({_SET_PAIR_KEY}, "count", journey_id) '  # noqa: S608
+    f"SELECT {_SET_PAIR_KEY}, COUNT(*), MAX(journey_id) FROM per "
+    f"WHERE audience = '{_CUSTOMER}' AND outcome IS NOT NULL GROUP BY {_SET_PAIR_KEY} "
+    f"ORDER BY {_SET_PAIR_KEY} "
+    f'ON CONFLICT ({_SET_PAIR_KEY}) DO UPDATE SET "count" = {_SET_PAIRS}."count" + '
+    f'excluded."count"'
+)
+
 _TOUCHPOINT_DAYS_INSERT = (
     f"INSERT INTO {_TOUCHPOINT_DAY} ({_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
     f"SELECT {_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id FROM moments WHERE true "
@@ -380,9 +395,9 @@ _TOUCHPOINT_TOTALS_INSERT = (
 
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
-    """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
-    TouchpointDayAggregate per attribute set, and their rollups over the sets (ItemDayTotal,
-    TouchpointDayTotal, ImportancePairDayCount).
+    """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore,
+    ImportancePairSetDayCount and TouchpointDayAggregate per attribute set, and their rollups
+    over the sets (ItemDayTotal, TouchpointDayTotal, ImportancePairDayCount).
 
     PostgreSQL does it in one statement that reads the answers once (data-modifying CTEs);
     SQLite has none and takes one statement per table.
@@ -396,7 +411,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
             f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
             f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
             f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
-            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
+            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), "
+            f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
             f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
             f"{_TOUCHPOINT_TOTALS_INSERT}",
             with_organization,
@@ -404,7 +420,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         return
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
-    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT):
+    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT, _SET_PAIRS_INSERT):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {insert}", with_organization)
     for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
@@ -433,6 +449,9 @@ _REBUILD_ROWS = (
     f"WHERE audience = '{_CUSTOMER}'), "
     f'pair_rows AS (SELECT {_PAIR_KEY}, COUNT(*) AS "count", MAX(journey_id) AS journey_id '
     f"FROM respondent_rows WHERE outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
+    f'set_pair_rows AS (SELECT {_SET_PAIR_KEY}, COUNT(*) AS "count", '
+    f"MAX(journey_id) AS journey_id FROM respondent_rows WHERE outcome IS NOT NULL "
+    f"GROUP BY {_SET_PAIR_KEY}), "
     f"moment_totals AS (SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n) AS n, SUM(total) AS total, "
     f"SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id FROM moments "
     f"GROUP BY {_TOUCHPOINT_TOTAL_KEY})"
@@ -449,6 +468,7 @@ _REBUILT = (
         "respondent_rows",
     ),
     (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
+    (_SET_PAIRS, _SET_PAIR_KEY, '"count", journey_id', "set_pair_rows"),
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
 )
@@ -655,6 +675,7 @@ _AGGREGATES = (
     ItemDayTotal,
     TouchpointDayTotal,
     ImportancePairDayCount,
+    ImportancePairSetDayCount,
 )
 
 

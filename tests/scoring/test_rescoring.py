@@ -11,6 +11,7 @@ from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.responses.models import Response
 from apps.scoring.models import (
     ImportancePairDayCount,
+    ImportancePairSetDayCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -77,7 +78,12 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     stale = ItemDayCount.objects.for_organization(org).first()
     stale.pk, stale.day = None, a_day(40)
     stale.save()
-    for model in (ItemDayTotal, TouchpointDayTotal, ImportancePairDayCount):
+    for model in (
+        ItemDayTotal,
+        TouchpointDayTotal,
+        ImportancePairDayCount,
+        ImportancePairSetDayCount,
+    ):
         row = model.objects.for_organization(org).first()
         row.pk, row.day = None, a_day(40)
         row.save()

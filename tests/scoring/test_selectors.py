@@ -18,7 +18,11 @@ from apps.responses.models import Answer, Response
 from apps.scoring import selectors
 from apps.scoring.arithmetic import spearman
 from apps.scoring.filters import ReportFilter, report_filter_parse
-from apps.scoring.models import ImportancePairDayCount, RespondentScore
+from apps.scoring.models import (
+    ImportancePairDayCount,
+    ImportancePairSetDayCount,
+    RespondentScore,
+)
 from apps.scoring.services import responses_process
 from apps.surveys.services import questionnaire_generate, questionnaire_publish
 from tests.factories import JourneyFactory, StageFactory, TouchpointFactory
@@ -366,7 +370,8 @@ def _reads_respondent_scores(queries) -> bool:
     from the customers' RespondentScore rows (a segment filter)."""
     sql = _sql(queries)
     return any(
-        f'"{model._meta.db_table}"' in sql for model in (RespondentScore, ImportancePairDayCount)
+        f'"{model._meta.db_table}"' in sql
+        for model in (RespondentScore, ImportancePairDayCount, ImportancePairSetDayCount)
     )
 
 
