@@ -349,11 +349,18 @@ def test_trend_compares_with_the_previous_period_of_equal_length(data):
 # --- derived importance -----------------------------------------------------------------------
 
 
-def test_derived_importance_is_spearman_over_the_customers_pairs(data):
-    report = selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
+@pytest.mark.parametrize(
+    "attributes",
+    # No segment: the pairs over all sets; a segment of two attribute sets (Helsinki and Turku
+    # are south): the pairs per set, summed.
+    [{}, {"region": ["south"]}],
+)
+def test_derived_importance_is_spearman_over_the_customers_pairs(data, attributes):
+    flt = ReportFilter(PERIOD.date_from, PERIOD.date_to, attributes)
+    report = selectors.gap_report(organization=data.org, journey=data.journey, report_filter=flt)
     for row, tp in zip(report.touchpoints, data.touchpoints, strict=True):
         pairs = []
-        for r in chosen(data.respondents, PERIOD, "customer"):
+        for r in chosen(data.respondents, flt, "customer"):
             values = [r.answers.get(f"tp:{tp.pk}:{d}") for d in DIMENSIONS]
             values = [normalised(v) for v in values if v is not None]
             if values:
@@ -367,7 +374,7 @@ def test_derived_importance_is_spearman_over_the_customers_pairs(data):
 
 def _reads_respondent_scores(queries) -> bool:
     """Whether importance was computed: from the pairs' daily counts (no segment filter) or
-    from the customers' RespondentScore rows (a segment filter)."""
+    their counts per attribute set (a segment filter)."""
     sql = _sql(queries)
     return any(
         f'"{model._meta.db_table}"' in sql
