@@ -70,7 +70,7 @@ class QueryTimer:
         finally:
             if (
                 '"scoring_touchpointdayaggregate"."attribute_set_id" AS' in sql
-                or "scoring_importancepairsetdaycount" in sql
+                or "scoring_importancepairsetmonthcount" in sql
             ):
                 name = "comparison"
             else:

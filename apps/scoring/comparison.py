@@ -6,7 +6,7 @@ to one value (the same SCORING.md arithmetic, `report.build_gap_report`, anonymi
 only the reading differs. Instead of one report per value, the touchpoint moments are read once
 grouped by attribute set and summed per value here (an organisation has tens or hundreds of
 sets), and derived importance from the importance pairs counted per attribute set
-(ImportancePairSetDayCount), read once grouped by set and summed per value here too.
+(`selectors.pair_counts_by_set`), read once for all values and summed per value here too.
 """
 
 from collections import defaultdict
@@ -40,14 +40,13 @@ from .figures import (
 from .filters import ReportFilter
 from .models import (
     AttributeSet,
-    ImportancePairSetDayCount,
     ItemDayCount,
     ItemDayTotal,
     ScoringState,
     TouchpointDayAggregate,
 )
 from .report import build_calibration, build_gap_report
-from .selectors import IMPORTANCE_CACHE_SECONDS, spearman_from_counts
+from .selectors import IMPORTANCE_CACHE_SECONDS, pair_counts_by_set, spearman_from_counts
 
 # Declared importance of a touchpoint without aggregates under the filter: it is not counted
 # in any journey score (n = 0 < min_n), so the value never shows.
@@ -211,25 +210,20 @@ def _segment_importance(
         lambda: defaultdict(lambda: defaultdict(int))
     )
     if missing:
-        # The pairs per attribute set (not per customer), summed per set here and folded into
-        # the values in Python: grouping by an integer reads faster than by a CASE of values.
+        # The pairs per attribute set (not per customer), folded into the values here.
         values_of: dict[int, list[str]] = defaultdict(list)
         for value in missing:
             for pk in set_ids[value]:
                 values_of[pk].append(value)
-        queryset = _period(
-            ImportancePairSetDayCount.objects.for_organization(organization),
-            journey,
-            next(iter(filters.values())),
+        counts = pair_counts_by_set(
+            organization=organization,
+            journey=journey,
+            report_filter=next(iter(filters.values())),
+            set_ids=sorted(values_of),
         )
-        rows = (
-            queryset.filter(attribute_set_id__in=sorted(values_of))
-            .values_list("attribute_set_id", "touchpoint_id", "score", "outcome")
-            .annotate(pairs=Sum("count"))
-        )
-        for set_id, tp_id, score, outcome, pairs in rows:
+        for (set_id, tp_id, score, outcome), pairs in counts.items():
             for value in values_of[set_id]:
-                tables[value][tp_id][(float(score), float(outcome))] += int(pairs)
+                tables[value][tp_id][(score, outcome)] += pairs
     fresh = {}
     for value in filters:
         if value in result:

@@ -260,18 +260,20 @@ class ImportancePairDayCount(TenantModel):
         return f"tp{self.touchpoint_id}@{self.day} ({self.score}, {self.outcome})x{self.count}"
 
 
-class ImportancePairSetDayCount(TenantModel):
-    """ImportancePairDayCount per attribute set: what derived importance under a segment (a
-    filter, or each value of a comparison) reads instead of the customers' RespondentScore
-    rows. Its size is bounded by touchpoints x sets x days x the pairs of values a touchpoint
-    score and an outcome can take, not by the number of customers."""
+class ImportancePairSetMonthCount(TenantModel):
+    """ImportancePairDayCount per attribute set and calendar month: what derived importance
+    under a segment (a filter, or each value of a comparison) reads for the whole months of its
+    period, with the customers' RespondentScore rows of the days at its edges (see
+    `selectors.pair_counts_by_set`). Per set and month, a touchpoint's pairs take at most as
+    many rows as its scores and outcomes have pairs of values, whatever the number of
+    customers, so whole months cost about as much at ten times the answers."""
 
     organization = _derived("organizations.Organization")
     journey = _derived("journeys.Journey")
     questionnaire = _derived("surveys.Questionnaire")
     touchpoint = _derived("journeys.Touchpoint")
     attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
-    day = models.DateField()
+    month = models.DateField()  # its first day
     score = models.FloatField()
     outcome = models.FloatField()
     count = models.PositiveIntegerField(default=0)
@@ -284,18 +286,18 @@ class ImportancePairSetDayCount(TenantModel):
                     "questionnaire",
                     "touchpoint",
                     "attribute_set",
-                    "day",
+                    "month",
                     "score",
                     "outcome",
                 ],
-                name="importance_pair_set_day_key",
+                name="importance_pair_set_month_key",
             )
         ]
-        indexes = [models.Index(fields=["journey", "day"], name="pair_set_journey_day")]
+        indexes = [models.Index(fields=["journey", "month"], name="pair_set_journey_month")]
 
     def __str__(self) -> str:
         return (
-            f"tp{self.touchpoint_id}@{self.day} set {self.attribute_set_id} "
+            f"tp{self.touchpoint_id}@{self.month:%Y-%m} set {self.attribute_set_id} "
             f"({self.score}, {self.outcome})x{self.count}"
         )
 

@@ -13,7 +13,7 @@ from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Case, IntegerField, Max, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, IntegerField, Max, Q, QuerySet, Subquery, Sum, Value, When
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -33,13 +33,14 @@ from .figures import (
     UnitCalibration,
     ValueCounts,
 )
-from .filters import ReportFilter
+from .filters import ReportFilter, organization_today
 from .models import (
     AttributeSet,
     ImportancePairDayCount,
-    ImportancePairSetDayCount,
+    ImportancePairSetMonthCount,
     ItemDayCount,
     ItemDayTotal,
+    RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
     TouchpointDayTotal,
@@ -299,6 +300,105 @@ def spearman_from_counts(
     return max(-1.0, min(1.0, rho)), n
 
 
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _days(first: date, last: date) -> int:
+    return max(0, (last - first).days + 1)
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """How a period's pairs per attribute set are read: the monthly counts of `months`, plus
+    the customers' own rows of the days in `added`, minus those in `subtracted` (inclusive
+    ranges)."""
+
+    months: list[date]
+    added: list[tuple[date, date]]
+    subtracted: list[tuple[date, date]]
+
+
+def pair_plan(date_from: date, date_to: date, today: date) -> PairPlan:
+    """Whole months from the monthly counts; a month the period covers in part either by its
+    days inside the period or as the whole month minus its days outside, whichever reads fewer
+    days that can hold answers (none after `today`: a month still under way costs nothing
+    more). Which is chosen changes only the cost, never the counts."""
+    months: list[date] = []
+    added: list[tuple[date, date]] = []
+    subtracted: list[tuple[date, date]] = []
+    start = date_from.replace(day=1)
+    while start <= date_to:
+        end = _next_month(start) - timedelta(days=1)
+        first, last = max(date_from, start), min(date_to, end)
+        if (first, last) == (start, end):
+            months.append(start)
+        else:
+            before = (start, first - timedelta(days=1)) if first > start else None
+            after = (last + timedelta(days=1), end) if last < end else None
+            outside = [r for r in (before, after) if r]
+            if sum(_days(a, min(b, today)) for a, b in outside) < _days(first, min(last, today)):
+                months.append(start)
+                subtracted.extend(outside)
+            else:
+                added.append((first, last))
+        start = _next_month(start)
+    return PairPlan(months, added, subtracted)
+
+
+def pair_counts_by_set(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int],
+) -> dict[tuple[int, int, float, float], int]:
+    """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
+    touchpoint score with that outcome in the filter's period: one query, the monthly counts
+    per set (ImportancePairSetMonthCount) of the period's whole months and the customers'
+    RespondentScore rows of the days at its edges (`pair_plan`), side by side (UNION ALL).
+
+    Its cost follows touchpoints x sets x (score, outcome) pairs per month, which stops growing
+    with the customers once a set's months see most pairs, plus at most about half a month of
+    customers' rows at each edge of the period (none after today)."""
+    if not set_ids:
+        return {}
+    plan = pair_plan(
+        report_filter.date_from, report_filter.date_to, organization_today(organization)
+    )
+    columns = ("attribute_set_id", "touchpoint_id", "score", "outcome")
+    parts: list[QuerySet[Any]] = []
+    if plan.months:
+        monthly = ImportancePairSetMonthCount.objects.for_organization(organization).filter(
+            journey=journey, month__in=plan.months, attribute_set_id__in=set_ids
+        )
+        if report_filter.questionnaire_id is not None:
+            monthly = monthly.filter(questionnaire_id=report_filter.questionnaire_id)
+        parts.append(monthly.order_by().values_list(*columns).annotate(pairs=Sum("count")))
+    if plan.added or plan.subtracted:
+        added, edges = Q(), Q()
+        for first, last in plan.added:
+            added |= Q(day__gte=first, day__lte=last)
+        for first, last in [*plan.added, *plan.subtracted]:
+            edges |= Q(day__gte=first, day__lte=last)
+        rows = RespondentScore.objects.for_organization(organization).filter(
+            edges, journey=journey, outcome__isnull=False, attribute_set_id__in=set_ids
+        )
+        if report_filter.questionnaire_id is not None:
+            rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
+        sign: Any = Value(-1, output_field=IntegerField())
+        if plan.added:
+            sign = Case(When(added, then=Value(1)), default=sign, output_field=IntegerField())
+        parts.append(rows.order_by().values_list(*columns).annotate(pairs=Sum(sign)))
+    if not parts:
+        return {}
+    query = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True).order_by()
+    counts: dict[tuple[int, int, float, float], int] = defaultdict(int)
+    for set_id, tp_id, score, outcome, pairs in query:
+        counts[(set_id, tp_id, float(score), float(outcome))] += int(pairs)
+    return {key: n for key, n in counts.items() if n}
+
+
 def scoring_version(*, organization: Organization, journey: Journey) -> int:
     return (
         ScoringState.objects.for_organization(organization)
@@ -331,8 +431,8 @@ def derived_importance(
     One grouped query by (touchpoint, score, outcome): the pairs arrive as counts of distinct
     values, ready for ranking. Without a segment filter it reads their daily counts
     (ImportancePairDayCount), whose size does not grow with the customers; a segment filter
-    reads those of its sets (ImportancePairSetDayCount). Cached until the journey's
-    ScoringState version changes, that is until new data arrives.
+    reads those of its sets (`pair_counts_by_set`). Cached until the journey's ScoringState
+    version changes, that is until new data arrives.
     """
     if version is None:
         version = scoring_version(organization=organization, journey=journey)
@@ -352,19 +452,18 @@ def derived_importance(
             .annotate(pairs=Sum("count"))
         )
     else:
-        rows = (
-            _under_filter(
-                ImportancePairSetDayCount.objects.for_organization(organization),
+        rows = [
+            (tp_id, score, outcome, pairs)
+            for (_set_id, tp_id, score, outcome), pairs in pair_counts_by_set(
+                organization=organization,
                 journey=journey,
                 report_filter=report_filter,
                 set_ids=set_ids,
-            )
-            .values_list("touchpoint_id", "score", "outcome")
-            .annotate(pairs=Sum("count"))
-        )
-    tables: dict[int, dict[tuple[float, float], int]] = defaultdict(dict)
+            ).items()
+        ]
+    tables: dict[int, dict[tuple[float, float], int]] = defaultdict(lambda: defaultdict(int))
     for tp_id, score, outcome, pairs in rows:
-        tables[tp_id][(float(score), float(outcome))] = int(pairs)
+        tables[tp_id][(float(score), float(outcome))] += int(pairs)
     result = {tp_id: spearman_from_counts(table) for tp_id, table in tables.items()}
     cache.set(
         key,

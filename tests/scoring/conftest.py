@@ -29,7 +29,7 @@ from apps.responses.selectors import respondent_items
 from apps.responses.services import Respondent, field_name, response_submit
 from apps.scoring.models import (
     ImportancePairDayCount,
-    ImportancePairSetDayCount,
+    ImportancePairSetMonthCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -223,8 +223,8 @@ class Aggregates:
 
 def assert_rollups_match(organization_id: int) -> None:
     """The rollups over attribute sets equal the per-set rows summed over the sets, and the
-    importance pairs (over all sets and per set) equal the customers' RespondentScore rows with
-    an outcome, counted."""
+    importance pairs (over all sets, and per set and month) equal the customers'
+    RespondentScore rows with an outcome, counted."""
     scope = organization_id
     items: dict[tuple, int] = defaultdict(int)
     for *key, count in ItemDayCount.objects.for_organization(scope).values_list(
@@ -293,9 +293,9 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }
     assert counted == pairs
-    # ...and per attribute set.
+    # ...and per attribute set and month.
     set_pairs: dict[tuple, int] = defaultdict(int)
-    for key in (
+    for *key, day, score, outcome in (
         RespondentScore.objects.for_organization(scope)
         .filter(outcome__isnull=False)
         .values_list(
@@ -303,11 +303,13 @@ def assert_rollups_match(organization_id: int) -> None:
             "score", "outcome",
         )
     ):  # fmt: skip
-        set_pairs[key] += 1
+        set_pairs[(*key, day.replace(day=1), score, outcome)] += 1
     set_counted = {
         tuple(key): count
-        for *key, count in ImportancePairSetDayCount.objects.for_organization(scope).values_list(
-            "journey_id", "questionnaire_id", "touchpoint_id", "attribute_set_id", "day",
+        for *key, count in ImportancePairSetMonthCount.objects.for_organization(
+            scope
+        ).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute_set_id", "month",
             "score", "outcome", "count",
         )
     }  # fmt: skip

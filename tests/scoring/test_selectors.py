@@ -19,8 +19,9 @@ from apps.scoring import selectors
 from apps.scoring.arithmetic import spearman
 from apps.scoring.filters import ReportFilter, report_filter_parse
 from apps.scoring.models import (
+    AttributeSet,
     ImportancePairDayCount,
-    ImportancePairSetDayCount,
+    ImportancePairSetMonthCount,
     RespondentScore,
 )
 from apps.scoring.services import responses_process
@@ -378,7 +379,7 @@ def _reads_respondent_scores(queries) -> bool:
     sql = _sql(queries)
     return any(
         f'"{model._meta.db_table}"' in sql
-        for model in (RespondentScore, ImportancePairDayCount, ImportancePairSetDayCount)
+        for model in (RespondentScore, ImportancePairDayCount, ImportancePairSetMonthCount)
     )
 
 
@@ -634,3 +635,53 @@ def test_attribute_values_and_questionnaires_for_the_filter_form(data, org, anal
     assert selectors.journey_questionnaires(organization=org, journey=data.journey) == [
         data.questionnaire
     ]
+
+
+# --- importance pairs per attribute set: whole months and the days at the edges -------------
+
+
+def test_pair_plan_reads_whole_months_and_the_fewer_edge_days():
+    plan = selectors.pair_plan(date(2026, 9, 7), date(2026, 12, 5), today=date(2026, 12, 5))
+    # September less its first six days; December as it stands (no answers after today).
+    assert plan.months == [date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1),
+                           date(2026, 12, 1)]  # fmt: skip
+    assert plan.subtracted == [(date(2026, 9, 1), date(2026, 9, 6)),
+                               (date(2026, 12, 6), date(2026, 12, 31))]  # fmt: skip
+    assert plan.added == []
+    plan = selectors.pair_plan(date(2025, 12, 20), date(2026, 1, 10), today=date(2026, 12, 5))
+    assert plan.months == []
+    assert plan.added == [(date(2025, 12, 20), date(2025, 12, 31)),
+                          (date(2026, 1, 1), date(2026, 1, 10))]  # fmt: skip
+    one = selectors.pair_plan(date(2026, 2, 1), date(2026, 2, 28), today=date(2026, 12, 5))
+    assert (one.months, one.added, one.subtracted) == ([date(2026, 2, 1)], [], [])
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [
+        (date(2026, 1, 3), date(2026, 3, 28)),  # whole months less a few days at both ends
+        (date(2026, 1, 20), date(2026, 2, 10)),  # the days themselves at both ends
+        (date(2025, 12, 1), date(2026, 3, 31)),  # whole months only, across the new year
+        (date(2025, 12, 28), date(2026, 1, 30)),
+        (date(2026, 2, 14), date(2026, 2, 14)),
+    ],
+)
+def test_pair_counts_by_set_equal_the_customers_pairs(data, date_from, date_to):
+    from collections import Counter
+
+    sets = list(
+        AttributeSet.objects.for_organization(data.org).values_list("pk", flat=True).order_by("pk")
+    )
+    for set_ids in (sets, sets[:1]):
+        flt = ReportFilter(date_from, date_to)
+        mine = selectors.pair_counts_by_set(
+            organization=data.org, journey=data.journey, report_filter=flt, set_ids=set_ids
+        )
+        raw = Counter(
+            RespondentScore.objects.for_organization(data.org)
+            .filter(day__gte=date_from, day__lte=date_to, outcome__isnull=False,
+                    attribute_set_id__in=set_ids)
+            .values_list("attribute_set_id", "touchpoint_id", "score", "outcome")
+        )  # fmt: skip
+        assert mine == dict(raw)
+        assert mine or date_from == date_to  # a single day may have no customers
