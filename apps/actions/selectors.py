@@ -8,6 +8,7 @@ from the aggregates); nothing here reads answers.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -93,9 +94,7 @@ class ActionsPanel:
     open_touchpoints: frozenset[int]  # touchpoints with a planned or in-progress action
 
 
-def dashboard_action_counts(
-    *, organization: Organization, journey: Journey
-) -> QuerySet[ImprovementAction]:
+def dashboard_action_counts(*, organization: Organization, journey: Journey) -> QuerySet[Any]:
     """The journey's actions counted per status and touchpoint (`status`, `touchpoint_id`,
     `actions`, `late`: past their due date and still open), what the dashboard panel is made
     of; the dashboard reads them in one query with the alerts' figures."""
@@ -114,7 +113,7 @@ def dashboard_panel(
     organization: Organization,
     principal: Principal,
     journey: Journey,
-    groups: Iterable[tuple[str, int | None, int, int]] | None = None,
+    groups: Iterable[tuple[str, int, int, int]] | None = None,
 ) -> ActionsPanel | None:
     """None for whom may not read actions; one query otherwise (counts per status and
     touchpoint, from which the totals, the overdue and the touchpoints with open actions),
@@ -123,12 +122,13 @@ def dashboard_panel(
     if not can(principal, Action.ACTIONS_VIEW, journey):
         return None
     if groups is None:
-        groups = dashboard_action_counts(organization=organization, journey=journey).values_list(
-            "status", "touchpoint_id", "actions", "late"
-        )
+        groups = [
+            (group["status"], group["touchpoint_id"], group["actions"], group["late"])
+            for group in dashboard_action_counts(organization=organization, journey=journey)
+        ]
     counts = dict.fromkeys(ActionStatus.values, 0)
     overdue = 0
-    open_touchpoints = set()
+    open_touchpoints: set[int] = set()
     for status, touchpoint_id, actions, late in groups:
         counts[status] = counts.get(status, 0) + actions
         overdue += late
