@@ -68,8 +68,9 @@ class QueryTimer:
         try:
             return execute(sql, params, many, context)
         finally:
-            if '"scoring_touchpointdayaggregate"."attribute_set_id" AS' in sql or (
-                "scoring_respondentscore" in sql and "CASE WHEN" in sql
+            if (
+                '"scoring_touchpointdayaggregate"."attribute_set_id" AS' in sql
+                or "scoring_importancepairsetmonthcount" in sql
             ):
                 name = "comparison"
             else:

@@ -179,6 +179,7 @@ class StepTimer:
 _TABLES = (
     "scoring_itemdaycount", "scoring_touchpointdayaggregate", "scoring_respondentscore",
     "scoring_itemdaytotal", "scoring_touchpointdaytotal", "scoring_importancepairdaycount",
+    "scoring_importancepairsetmonthcount",
 )  # fmt: skip
 
 
@@ -295,6 +296,12 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
         )._BACKFILL
         for statement in backfill:
             cursor.execute(statement)
+        # ...and the importance pairs per attribute set (scoring/0003).
+        cursor.execute(
+            importlib.import_module(
+                "apps.scoring.migrations.0003_importance_pairs_per_attribute_set_and_month"
+            ).backfill_sql("postgresql")
+        )
         cursor.execute(
             "INSERT INTO scoring_scoringstate (organization_id, journey_id, version, updated_at) "
             "VALUES (%s, %s, 1, now())",

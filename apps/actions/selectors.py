@@ -5,8 +5,10 @@ Every figure comes from the scoring selectors (the gap report and the touchpoint
 from the aggregates); nothing here reads answers.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -92,29 +94,46 @@ class ActionsPanel:
     open_touchpoints: frozenset[int]  # touchpoints with a planned or in-progress action
 
 
-def dashboard_panel(
-    *, organization: Organization, principal: Principal, journey: Journey
-) -> ActionsPanel | None:
-    """None for whom may not read actions; one query otherwise (counts per status and
-    touchpoint, from which the totals, the overdue and the touchpoints with open actions)."""
-    if not can(principal, Action.ACTIONS_VIEW, journey):
-        return None
+def dashboard_action_counts(*, organization: Organization, journey: Journey) -> QuerySet[Any]:
+    """The journey's actions counted per status and touchpoint (`status`, `touchpoint_id`,
+    `actions`, `late`: past their due date and still open), what the dashboard panel is made
+    of; the dashboard reads them in one query with the alerts' figures."""
     late = Q(status__in=OPEN_STATUSES, due_date__lt=organization_today(organization))
-    groups = (
+    return (
         ImprovementAction.objects.for_organization(organization)
         .filter(journey=journey)
+        .order_by()
         .values("status", "touchpoint_id")
         .annotate(actions=Count("pk"), late=Count("pk", filter=late))
-        .order_by()
     )
+
+
+def dashboard_panel(
+    *,
+    organization: Organization,
+    principal: Principal,
+    journey: Journey,
+    groups: Iterable[tuple[str, int, int, int]] | None = None,
+) -> ActionsPanel | None:
+    """None for whom may not read actions; one query otherwise (counts per status and
+    touchpoint, from which the totals, the overdue and the touchpoints with open actions),
+    none when the caller passes those counts read already as (status, touchpoint id, actions,
+    late) rows of `dashboard_action_counts`."""
+    if not can(principal, Action.ACTIONS_VIEW, journey):
+        return None
+    if groups is None:
+        groups = [
+            (group["status"], group["touchpoint_id"], group["actions"], group["late"])
+            for group in dashboard_action_counts(organization=organization, journey=journey)
+        ]
     counts = dict.fromkeys(ActionStatus.values, 0)
     overdue = 0
-    open_touchpoints = set()
-    for group in groups:
-        counts[group["status"]] = counts.get(group["status"], 0) + group["actions"]
-        overdue += group["late"]
-        if group["status"] in OPEN_STATUSES:
-            open_touchpoints.add(group["touchpoint_id"])
+    open_touchpoints: set[int] = set()
+    for status, touchpoint_id, actions, late in groups:
+        counts[status] = counts.get(status, 0) + actions
+        overdue += late
+        if status in OPEN_STATUSES:
+            open_touchpoints.add(touchpoint_id)
     rows = [(str(value), str(label), counts[value]) for value, label in ActionStatus.choices]
     return ActionsPanel(
         rows=rows,

@@ -2,6 +2,7 @@
 dashboard's figures per journey and touchpoint."""
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -274,15 +275,30 @@ class AlertPanel:
     touchpoints: list[AlertFigures]
 
 
+# The columns of the alert rows the dashboard figures are made of, in order.
+DASHBOARD_ALERT_COLUMNS = (
+    "touchpoint_id", "status", "created_at", "first_action_at", "due_at", "outcome",
+)  # fmt: skip
+
+
+def dashboard_alerts(*, organization: Organization, journey: Journey) -> QuerySet[Alert]:
+    """The journey's alerts the dashboard figures count (select DASHBOARD_ALERT_COLUMNS); the
+    dashboard reads them in one query with the actions panel's counts."""
+    return Alert.objects.for_organization(organization).filter(journey=journey).order_by()
+
+
 def dashboard_figures(
     *,
     organization: Organization,
     journey: Journey,
     now: datetime | None = None,
     touchpoints: list[tuple[int, str]] | None = None,
+    rows: Iterable[tuple[Any, ...]] | None = None,
 ) -> AlertPanel:
     """Alert figures for the journey and each of its touchpoints: one query when the caller
-    passes the journey's touchpoints in order as (id, name) (the dashboard has them), else two."""
+    passes the journey's touchpoints in order as (id, name) (the dashboard has them), else two;
+    none more when it passes the alerts' `rows` (DASHBOARD_ALERT_COLUMNS of
+    `dashboard_alerts`) read already."""
     now = now or timezone.now()
     if touchpoints is None:
         touchpoints = list(
@@ -293,13 +309,10 @@ def dashboard_figures(
         )
     overall = AlertFigures(label=journey.name, touchpoint_id=None)
     by_touchpoint = {pk: AlertFigures(label=name, touchpoint_id=pk) for pk, name in touchpoints}
-    rows = (
-        Alert.objects.for_organization(organization)
-        .filter(journey=journey)
-        .values_list(
-            "touchpoint_id", "status", "created_at", "first_action_at", "due_at", "outcome"
+    if rows is None:
+        rows = dashboard_alerts(organization=organization, journey=journey).values_list(
+            *DASHBOARD_ALERT_COLUMNS
         )
-    )
     for touchpoint_id, status, created_at, first_action_at, due_at, outcome in rows:
         targets = [overall]
         if touchpoint_id in by_touchpoint:

@@ -10,18 +10,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import CharField, DateTimeField, IntegerField, Value
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.actions import selectors as action_selectors
-from apps.alerts.selectors import dashboard_figures as alert_figures
+from apps.alerts import selectors as alert_selectors
 from apps.core.errors import ValidationFailed
 from apps.journeys import selectors as journey_selectors
 from apps.journeys.models import Journey
 from apps.organizations.base import OrganizationView
-from apps.organizations.permissions import Action
+from apps.organizations.models import Organization
+from apps.organizations.permissions import Action, Principal, can
 from apps.responses import selectors as response_selectors
 from apps.scoring import comparison
 from apps.scoring import selectors as scoring
@@ -162,17 +164,67 @@ class JourneyDashboard(DashboardBase):
             "calibration": compared.calibration,
             "attribute_names": sorted(choices.values),
             "has_data": any(row.customer.n for row in report.touchpoints),
-            "actions_panel": action_selectors.dashboard_panel(
-                organization=self.organization, principal=self.principal, journey=journey
-            ),
-            "alerts_panel": alert_figures(
-                organization=self.organization,
-                journey=journey,
-                touchpoints=[(row.touchpoint_id, row.name) for row in report.touchpoints],
+            **_closed_loop_panels(
+                self.organization,
+                self.principal,
+                journey,
+                [(row.touchpoint_id, row.name) for row in report.touchpoints],
             ),
             **self.filter_context(journey, flt, choices.values),
         }
         return render(request, "reports/dashboard.html", self.get_context_data(**context))
+
+
+def _closed_loop_panels(
+    organization: Organization,
+    principal: Principal,
+    journey: Journey,
+    touchpoints: list[tuple[int, str]],
+) -> dict[str, Any]:
+    """The alerts panel and the actions panel (None for whom may not read actions), from one
+    query: the alerts' rows and the actions' counts per status and touchpoint, side by side
+    (UNION ALL, each padded to the other's columns, the first column saying which is which)."""
+    alerts = alert_selectors.dashboard_alerts(organization=organization, journey=journey)
+    rows = alerts.values_list(
+        Value("alert", output_field=CharField()),
+        *alert_selectors.DASHBOARD_ALERT_COLUMNS,
+        Value(0, output_field=IntegerField()),
+        Value(0, output_field=IntegerField()),
+    )
+    may_see_actions = can(principal, Action.ACTIONS_VIEW, journey)
+    if may_see_actions:
+        nothing = Value(None, output_field=DateTimeField())
+        counts = action_selectors.dashboard_action_counts(
+            organization=organization, journey=journey
+        ).values_list(
+            Value("action", output_field=CharField()),
+            "touchpoint_id",
+            "status",
+            nothing,
+            nothing,
+            nothing,
+            Value("", output_field=CharField()),
+            "actions",
+            "late",
+        )
+        rows = rows.union(counts, all=True).order_by()
+    alert_rows, action_groups = [], []
+    for panel, touchpoint_id, status, created, first_action, due, outcome, n, late in rows:
+        if panel == "alert":
+            alert_rows.append((touchpoint_id, status, created, first_action, due, outcome))
+        else:
+            action_groups.append((status, touchpoint_id, n, late))
+    return {
+        "alerts_panel": alert_selectors.dashboard_figures(
+            organization=organization, journey=journey, touchpoints=touchpoints, rows=alert_rows
+        ),
+        "actions_panel": action_selectors.dashboard_panel(
+            organization=organization,
+            principal=principal,
+            journey=journey,
+            groups=action_groups if may_see_actions else [],
+        ),
+    }
 
 
 def _change(current: float | None, previous: float | None) -> float | None:

@@ -5,7 +5,8 @@ The per-segment figures are exactly those of `selectors.gap_report` under the fi
 to one value (the same SCORING.md arithmetic, `report.build_gap_report`, anonymity included):
 only the reading differs. Instead of one report per value, the touchpoint moments are read once
 grouped by attribute set and summed per value here (an organisation has tens or hundreds of
-sets), and derived importance is read once grouped by value.
+sets), and derived importance from the importance pairs counted per attribute set
+(`selectors.pair_counts_by_set`), read once for all values and summed per value here too.
 """
 
 from collections import defaultdict
@@ -15,15 +16,12 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import (
     BigIntegerField,
-    Case,
     CharField,
-    Count,
     Max,
     QuerySet,
     Subquery,
     Sum,
     Value,
-    When,
 )
 
 from apps.journeys.models import Journey
@@ -44,12 +42,11 @@ from .models import (
     AttributeSet,
     ItemDayCount,
     ItemDayTotal,
-    RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
 )
 from .report import build_calibration, build_gap_report
-from .selectors import IMPORTANCE_CACHE_SECONDS, spearman_from_counts
+from .selectors import IMPORTANCE_CACHE_SECONDS, pair_counts_by_set, spearman_from_counts
 
 # Declared importance of a touchpoint without aggregates under the filter: it is not counted
 # in any journey score (n = 0 < min_n), so the value never shows.
@@ -197,7 +194,7 @@ def _segment_importance(
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
-    arrives; the values not cached are read together in one query grouped by value."""
+    arrives; the values not cached are read together in one query grouped by attribute set."""
     if not filters:
         return {}
     keys = {
@@ -210,29 +207,23 @@ def _segment_importance(
             result[value] = {int(tp): (rho, int(n)) for tp, rho, n in cached[key]}
     missing = [value for value in filters if value not in result and set_ids[value]]
     tables: dict[str, dict[int, dict[tuple[float, float], int]]] = defaultdict(
-        lambda: defaultdict(dict)
+        lambda: defaultdict(lambda: defaultdict(int))
     )
     if missing:
-        segment = Case(
-            *[When(attribute_set_id__in=set_ids[value], then=Value(value)) for value in missing],
-            output_field=CharField(),
+        # The pairs per attribute set (not per customer), folded into the values here.
+        values_of: dict[int, list[str]] = defaultdict(list)
+        for value in missing:
+            for pk in set_ids[value]:
+                values_of[pk].append(value)
+        counts = pair_counts_by_set(
+            organization=organization,
+            journey=journey,
+            report_filter=next(iter(filters.values())),
+            set_ids=sorted(values_of),
         )
-        queryset = _period(
-            RespondentScore.objects.for_organization(organization),
-            journey,
-            next(iter(filters.values())),
-        )
-        rows = (
-            queryset.filter(
-                attribute_set_id__in=sorted({pk for value in missing for pk in set_ids[value]}),
-                outcome__isnull=False,
-            )
-            .annotate(segment=segment)
-            .values_list("segment", "touchpoint_id", "score", "outcome")
-            .annotate(pairs=Count("pk"))
-        )
-        for value, tp_id, score, outcome, pairs in rows:
-            tables[value][tp_id][(float(score), float(outcome))] = int(pairs)
+        for (set_id, tp_id, score, outcome), pairs in counts.items():
+            for value in values_of[set_id]:
+                tables[value][tp_id][(score, outcome)] += pairs
     fresh = {}
     for value in filters:
         if value in result:

@@ -260,6 +260,49 @@ class ImportancePairDayCount(TenantModel):
         return f"tp{self.touchpoint_id}@{self.day} ({self.score}, {self.outcome})x{self.count}"
 
 
+class ImportancePairSetMonthCount(TenantModel):
+    """ImportancePairDayCount per attribute set and calendar month: what derived importance
+    under a segment (a filter, or each value of a comparison) reads for the whole months of its
+    period, with the customers' RespondentScore rows of the days at its edges (see
+    `selectors.pair_counts_by_set`). Per set and month, a touchpoint's pairs take at most as
+    many rows as its scores and outcomes have pairs of values, whatever the number of
+    customers; short of that bound the rows still grow, more slowly than the customers (in
+    bench/dashboard_read.py: 126k rows at 1M answers, 306k at 10M)."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
+    month = models.DateField()  # its first day
+    score = models.FloatField()
+    outcome = models.FloatField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "touchpoint",
+                    "attribute_set",
+                    "month",
+                    "score",
+                    "outcome",
+                ],
+                name="importance_pair_set_month_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "month"], name="pair_set_journey_month")]
+
+    def __str__(self) -> str:
+        return (
+            f"tp{self.touchpoint_id}@{self.month:%Y-%m} set {self.attribute_set_id} "
+            f"({self.score}, {self.outcome})x{self.count}"
+        )
+
+
 class ScoringState(TenantModel):
     """Per journey: a counter bumped by every batch that changes its aggregates, so that
     cached derived figures (importance) know when new data has arrived."""

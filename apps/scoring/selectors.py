@@ -13,7 +13,7 @@ from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Case, Count, IntegerField, QuerySet, Sum, Value, When
+from django.db.models import Case, IntegerField, Max, Q, QuerySet, Subquery, Sum, Value, When
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -33,10 +33,11 @@ from .figures import (
     UnitCalibration,
     ValueCounts,
 )
-from .filters import ReportFilter
+from .filters import ReportFilter, organization_today
 from .models import (
     AttributeSet,
     ImportancePairDayCount,
+    ImportancePairSetMonthCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -227,9 +228,11 @@ def _touchpoint_cells(
     set_ids: list[int] | None,
     *,
     with_previous: bool = False,
-) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None]:
+) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None, int | None]:
     """(touchpoint, audience) -> moments under the filter, and for the previous period of equal
-    length when asked: one grouped query over both periods."""
+    length when asked, and the journey's scoring version (None when no row was read): one
+    grouped query over both periods, the version riding along as an uncorrelated scalar
+    subquery (evaluated once; one round trip fewer than `scoring_version`)."""
     previous = report_filter.previous() if with_previous else None
     queryset = _under_filter(
         _touchpoint_moments(organization, set_ids),
@@ -244,15 +247,21 @@ def _touchpoint_cells(
             output_field=IntegerField(),
         )
     )
+    state = ScoringState.objects.for_organization(organization).filter(journey=journey)
     rows = queryset.values_list("touchpoint_id", "audience", "earlier").annotate(
-        n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq")
+        n=Sum("n"),
+        total=Sum("total"),
+        total_sq=Sum("total_sq"),
+        version=Max(Subquery(state.values("version")[:1])),
     )
     current: dict[tuple[int, str], Moments] = {}
     earlier: dict[tuple[int, str], Moments] = {}
-    for tp_id, audience, is_earlier, n, total, total_sq in rows:
+    version = None
+    for tp_id, audience, is_earlier, n, total, total_sq, row_version in rows:
         target = earlier if is_earlier else current
         target[(tp_id, audience)] = Moments(int(n or 0), float(total or 0), float(total_sq or 0))
-    return current, (earlier if with_previous else None)
+        version = row_version or 0
+    return current, (earlier if with_previous else None), version
 
 
 # --- derived importance ---------------------------------------------------------------------
@@ -291,6 +300,105 @@ def spearman_from_counts(
     return max(-1.0, min(1.0, rho)), n
 
 
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _days(first: date, last: date) -> int:
+    return max(0, (last - first).days + 1)
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """How a period's pairs per attribute set are read: the monthly counts of `months`, plus
+    the customers' own rows of the days in `added`, minus those in `subtracted` (inclusive
+    ranges)."""
+
+    months: list[date]
+    added: list[tuple[date, date]]
+    subtracted: list[tuple[date, date]]
+
+
+def pair_plan(date_from: date, date_to: date, today: date) -> PairPlan:
+    """Whole months from the monthly counts; a month the period covers in part either by its
+    days inside the period or as the whole month minus its days outside, whichever reads fewer
+    days that can hold answers (none after `today`: a month still under way costs nothing
+    more). Which is chosen changes only the cost, never the counts."""
+    months: list[date] = []
+    added: list[tuple[date, date]] = []
+    subtracted: list[tuple[date, date]] = []
+    start = date_from.replace(day=1)
+    while start <= date_to:
+        end = _next_month(start) - timedelta(days=1)
+        first, last = max(date_from, start), min(date_to, end)
+        if (first, last) == (start, end):
+            months.append(start)
+        else:
+            before = (start, first - timedelta(days=1)) if first > start else None
+            after = (last + timedelta(days=1), end) if last < end else None
+            outside = [r for r in (before, after) if r]
+            if sum(_days(a, min(b, today)) for a, b in outside) < _days(first, min(last, today)):
+                months.append(start)
+                subtracted.extend(outside)
+            else:
+                added.append((first, last))
+        start = _next_month(start)
+    return PairPlan(months, added, subtracted)
+
+
+def pair_counts_by_set(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int],
+) -> dict[tuple[int, int, float, float], int]:
+    """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
+    touchpoint score with that outcome in the filter's period: one query, the monthly counts
+    per set (ImportancePairSetMonthCount) of the period's whole months and the customers'
+    RespondentScore rows of the days at its edges (`pair_plan`), side by side (UNION ALL).
+
+    Its cost follows touchpoints x sets x (score, outcome) pairs per month, which stops growing
+    with the customers once a set's months see most pairs, plus at most about half a month of
+    customers' rows at each edge of the period (none after today)."""
+    if not set_ids:
+        return {}
+    plan = pair_plan(
+        report_filter.date_from, report_filter.date_to, organization_today(organization)
+    )
+    columns = ("attribute_set_id", "touchpoint_id", "score", "outcome")
+    parts: list[QuerySet[Any]] = []
+    if plan.months:
+        monthly = ImportancePairSetMonthCount.objects.for_organization(organization).filter(
+            journey=journey, month__in=plan.months, attribute_set_id__in=set_ids
+        )
+        if report_filter.questionnaire_id is not None:
+            monthly = monthly.filter(questionnaire_id=report_filter.questionnaire_id)
+        parts.append(monthly.order_by().values_list(*columns).annotate(pairs=Sum("count")))
+    if plan.added or plan.subtracted:
+        added, edges = Q(), Q()
+        for first, last in plan.added:
+            added |= Q(day__gte=first, day__lte=last)
+        for first, last in [*plan.added, *plan.subtracted]:
+            edges |= Q(day__gte=first, day__lte=last)
+        rows = RespondentScore.objects.for_organization(organization).filter(
+            edges, journey=journey, outcome__isnull=False, attribute_set_id__in=set_ids
+        )
+        if report_filter.questionnaire_id is not None:
+            rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
+        sign: Any = Value(-1, output_field=IntegerField())
+        if plan.added:
+            sign = Case(When(added, then=Value(1)), default=sign, output_field=IntegerField())
+        parts.append(rows.order_by().values_list(*columns).annotate(pairs=Sum(sign)))
+    if not parts:
+        return {}
+    query = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True).order_by()
+    counts: dict[tuple[int, int, float, float], int] = defaultdict(int)
+    for set_id, tp_id, score, outcome, pairs in query:
+        counts[(set_id, tp_id, float(score), float(outcome))] += int(pairs)
+    return {key: n for key, n in counts.items() if n}
+
+
 def scoring_version(*, organization: Organization, journey: Journey) -> int:
     return (
         ScoringState.objects.for_organization(organization)
@@ -314,17 +422,20 @@ def derived_importance(
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int] | None,
+    version: int | None = None,
 ) -> dict[int, tuple[float | None, int]]:
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
-    answer under the filter (SCORING.md section 6).
+    answer under the filter (SCORING.md section 6). `version`: the journey's scoring version
+    when the caller has read it already (else one query more).
 
     One grouped query by (touchpoint, score, outcome): the pairs arrive as counts of distinct
     values, ready for ranking. Without a segment filter it reads their daily counts
     (ImportancePairDayCount), whose size does not grow with the customers; a segment filter
-    reads the customers' RespondentScore rows of its sets. Cached until the journey's
-    ScoringState version changes, that is until new data arrives.
+    reads those of its sets (`pair_counts_by_set`). Cached until the journey's ScoringState
+    version changes, that is until new data arrives.
     """
-    version = scoring_version(organization=organization, journey=journey)
+    if version is None:
+        version = scoring_version(organization=organization, journey=journey)
     key = importance_cache_key(organization, journey, report_filter, version)
     cached = cache.get(key)
     if cached is not None:
@@ -341,20 +452,18 @@ def derived_importance(
             .annotate(pairs=Sum("count"))
         )
     else:
-        rows = (
-            _under_filter(
-                RespondentScore.objects.for_organization(organization),
+        rows = [
+            (tp_id, score, outcome, pairs)
+            for (_set_id, tp_id, score, outcome), pairs in pair_counts_by_set(
+                organization=organization,
                 journey=journey,
                 report_filter=report_filter,
                 set_ids=set_ids,
-            )
-            .filter(outcome__isnull=False)
-            .values_list("touchpoint_id", "score", "outcome")
-            .annotate(pairs=Count("pk"))
-        )
-    tables: dict[int, dict[tuple[float, float], int]] = defaultdict(dict)
+            ).items()
+        ]
+    tables: dict[int, dict[tuple[float, float], int]] = defaultdict(lambda: defaultdict(int))
     for tp_id, score, outcome, pairs in rows:
-        tables[tp_id][(float(score), float(outcome))] = int(pairs)
+        tables[tp_id][(float(score), float(outcome))] += int(pairs)
     result = {tp_id: spearman_from_counts(table) for tp_id, table in tables.items()}
     cache.set(
         key,
@@ -382,11 +491,15 @@ def gap_report_input(
         organization=organization, report_filter=report_filter, known_sets=known_sets
     )
     item_cells = _item_cells(organization, journey, report_filter, set_ids, shape.item_keys)
-    touchpoint_cells, previous = _touchpoint_cells(
+    touchpoint_cells, previous, version = _touchpoint_cells(
         organization, journey, report_filter, set_ids, with_previous=with_trend
     )
     importance = derived_importance(
-        organization=organization, journey=journey, report_filter=report_filter, set_ids=set_ids
+        organization=organization,
+        journey=journey,
+        report_filter=report_filter,
+        set_ids=set_ids,
+        version=version,
     )
     return GapReportInput(
         settings=scoring_settings(organization),
@@ -408,8 +521,9 @@ def gap_report(
     known_sets: dict[int, dict[str, Any]] | None = None,
 ) -> GapReport:
     """The gap report of SCORING.md for a journey under a filter, from the aggregates:
-    five queries (six with segment attributes unless `known_sets` holds every attribute set of
-    the organisation, see `attribute_set_ids`), one more when importance is not cached."""
+    four queries (five with segment attributes unless `known_sets` holds every attribute set of
+    the organisation, see `attribute_set_ids`), one more when importance is not cached, and one
+    for the scoring version when the period has no touchpoint moments at all."""
     return build_gap_report(
         gap_report_input(
             organization=organization,

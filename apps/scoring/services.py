@@ -42,6 +42,7 @@ from apps.webhooks.services import webhooks_emit_responses
 from .models import (
     AttributeSet,
     ImportancePairDayCount,
+    ImportancePairSetMonthCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -79,6 +80,7 @@ _RESPONDENT = RespondentScore._meta.db_table
 _ITEM_TOTAL = ItemDayTotal._meta.db_table
 _TOUCHPOINT_TOTAL = TouchpointDayTotal._meta.db_table
 _PAIRS = ImportancePairDayCount._meta.db_table
+_SET_PAIRS = ImportancePairSetMonthCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -279,6 +281,9 @@ _TOUCHPOINT_DAY_KEY = (
 )
 _TOUCHPOINT_TOTAL_KEY = "organization_id, questionnaire_id, touchpoint_id, audience, day"
 _PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outcome"
+_SET_PAIR_KEY = (
+    "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, month, score, outcome"
+)
 
 # Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
 # first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
@@ -357,6 +362,36 @@ _PAIRS_INSERT = (
     f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
 )
 
+
+# The same pairs per attribute set and month, what derived importance under a segment reads
+# for the whole months of its period (`selectors.pair_counts_by_set`).
+def _month() -> str:
+    """The first day of the month of `day`, as a date (ISO text on SQLite, as Django stores)."""
+    if connection.vendor == "postgresql":
+        return "CAST(date_trunc('month', day) AS date)"
+    return "date(day, 'start of month')"
+
+
+def _set_pair_rows() -> str:
+    return (
+        f"SELECT organization_id, questionnaire_id, touchpoint_id, attribute_set_id, "  # noqa: S608
+        f'{_month()} AS month, score, outcome, COUNT(*) AS "count", '
+        f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
+        f"AND outcome IS NOT NULL GROUP BY organization_id, questionnaire_id, touchpoint_id, "
+        f"attribute_set_id, {_month()}, score, outcome"
+    )
+
+
+def _set_pairs_insert() -> str:
+    return (
+        f'INSERT INTO {_SET_PAIRS} ({_SET_PAIR_KEY}, "count", journey_id) '  # noqa: S608
+        f'SELECT {_SET_PAIR_KEY}, "count", journey_id FROM ({_set_pair_rows()}) p '
+        f"WHERE true ORDER BY {_SET_PAIR_KEY} "
+        f'ON CONFLICT ({_SET_PAIR_KEY}) DO UPDATE SET "count" = {_SET_PAIRS}."count" + '
+        f'excluded."count"'
+    )
+
+
 _TOUCHPOINT_DAYS_INSERT = (
     f"INSERT INTO {_TOUCHPOINT_DAY} ({_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
     f"SELECT {_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id FROM moments WHERE true "
@@ -381,7 +416,8 @@ _TOUCHPOINT_TOTALS_INSERT = (
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
     """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
-    TouchpointDayAggregate per attribute set, and their rollups over the sets (ItemDayTotal,
+    TouchpointDayAggregate per attribute set, the importance pairs per set and month
+    (ImportancePairSetMonthCount), and the rollups over the sets (ItemDayTotal,
     TouchpointDayTotal, ImportancePairDayCount).
 
     PostgreSQL does it in one statement that reads the answers once (data-modifying CTEs);
@@ -396,7 +432,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
             f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
             f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
             f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
-            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
+            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), "
+            f"set_pairs AS ({_set_pairs_insert()} RETURNING 1), {_MOMENTS}, "
             f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
             f"{_TOUCHPOINT_TOTALS_INSERT}",
             with_organization,
@@ -404,7 +441,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         return
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
-    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT):
+    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT, _set_pairs_insert()):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {insert}", with_organization)
     for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
@@ -433,6 +470,7 @@ _REBUILD_ROWS = (
     f"WHERE audience = '{_CUSTOMER}'), "
     f'pair_rows AS (SELECT {_PAIR_KEY}, COUNT(*) AS "count", MAX(journey_id) AS journey_id '
     f"FROM respondent_rows WHERE outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
+    "set_pair_rows AS ({set_pair_rows}), "
     f"moment_totals AS (SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n) AS n, SUM(total) AS total, "
     f"SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id FROM moments "
     f"GROUP BY {_TOUCHPOINT_TOTAL_KEY})"
@@ -449,6 +487,7 @@ _REBUILT = (
         "respondent_rows",
     ),
     (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
+    (_SET_PAIRS, _SET_PAIR_KEY, '"count", journey_id', "set_pair_rows"),
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
 )
@@ -484,7 +523,7 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     )
     cursor.execute(
         f"WITH {_answers(scope)}, {_ITEM_COUNTS}, {_RESPONDENT_CTES}, {_MOMENTS}, "
-        f"{_REBUILD_ROWS}, {rewrites} SELECT 1",
+        f"{_REBUILD_ROWS.replace('{set_pair_rows}', _set_pair_rows())}, {rewrites} SELECT 1",
         (*scope.set_params, *scope.params, scope.organization_id),
     )
 
@@ -655,6 +694,7 @@ _AGGREGATES = (
     ItemDayTotal,
     TouchpointDayTotal,
     ImportancePairDayCount,
+    ImportancePairSetMonthCount,
 )
 
 

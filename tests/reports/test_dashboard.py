@@ -222,31 +222,72 @@ def test_previous_period_nps_and_choices_are_the_selectors(
 
 
 @pytest.mark.parametrize(
-    ("query", "cold"),
-    # The closed-loop panels (alerts, improvement actions) read one query each.
+    ("query", "cold", "warm"),
+    # The scoring version rides along with the report's moments (and the comparison's); the
+    # closed-loop panels (alerts, improvement actions) share one query.
     [
-        ({}, 15),
-        ({"compare": "store", "unit": "team"}, 17),
+        ({}, 13, 12),
+        ({"compare": "store", "unit": "team"}, 15, 13),
         # The filter's attribute sets come from the sets the page has read anyway.
-        ({"compare": "store", "unit": "team", "attr.region": "south"}, 17),
+        ({"compare": "store", "unit": "team", "attr.region": "south"}, 15, 13),
     ],
 )
 def test_the_dashboard_reads_aggregates_in_few_queries(
-    viewer_client, org, many_segments, query, cold, django_assert_max_num_queries
+    viewer_client, org, many_segments, query, cold, warm, django_assert_num_queries
 ):
-    """At most 15 queries whatever the number of segment values (15 stores compared here)
-    once derived importance is cached; the first read after new data also reads it (one query
-    for the report, one for all the compared values)."""
+    """At most 15 queries whatever the number of segment values (15 stores compared here),
+    also on the first read after new data, which reads derived importance (one query for the
+    report, one for all the compared values)."""
     from django.core.cache import cache
 
     url = dashboard_url(org, many_segments, **query)
     viewer_client.get(url)  # the session
     cache.clear()
-    with django_assert_max_num_queries(cold):
+    with django_assert_num_queries(cold):
         viewer_client.get(url)
-    with django_assert_max_num_queries(15):
+    with django_assert_num_queries(warm):
         response = viewer_client.get(url)
     assert len(response.context["segments"]) == (len(STORES) if "compare" in query else 0)
+
+
+def test_the_alerts_and_actions_panels_are_their_selectors_read_together(
+    viewer_client, org, analyst, viewer, planted
+):
+    """One query serves both closed-loop panels; each equals its own selector's figures."""
+    from datetime import date, timedelta
+
+    from apps.actions.selectors import dashboard_panel
+    from apps.actions.services import action_create
+    from apps.alerts.models import Alert
+    from apps.alerts.selectors import dashboard_figures
+    from apps.alerts.services import alert_resolve, alert_start
+    from tests.journeys.helpers import principal
+
+    web, support, _invoice = planted.touchpoints_in_order
+    actor = principal(org, analyst)
+    alerts = list(Alert.objects.for_organization(org).order_by("id"))
+    assert len(alerts) >= 3  # the unhappy web shop customers
+    t0 = alerts[0].created_at
+    alert_start(organization=org, actor=actor, alert=alerts[0], now=t0 + timedelta(hours=2))
+    alert_resolve(organization=org, actor=actor, alert=alerts[1], outcome="recovered",
+                  note="ok", now=t0 + timedelta(hours=5))  # fmt: skip
+    for touchpoint, due in ((web, date(2026, 3, 10)), (support, date(2099, 1, 1))):
+        action_create(organization=org, actor=actor, journey=planted, touchpoint_id=touchpoint.pk,
+                      title=f"Fix {touchpoint.name}", owner_id=analyst.pk, due_date=due,
+                      today=date(2026, 3, 1))  # fmt: skip
+
+    response = viewer_client.get(dashboard_url(org, planted))
+    alerts_panel = response.context["alerts_panel"]
+    actions_panel = response.context["actions_panel"]
+    touchpoints = [(row.touchpoint_id, row.name) for row in response.context["report"].touchpoints]
+    alone = dashboard_figures(organization=org, journey=planted, touchpoints=touchpoints)
+    assert alerts_panel == alone
+    assert alerts_panel.journey.total == len(alerts) and alerts_panel.journey.resolved == 1
+    assert alerts_panel.journey.median_hours_to_first_action is not None
+    mine = dashboard_panel(organization=org, principal=principal(org, viewer), journey=planted)
+    assert actions_panel == mine
+    assert (actions_panel.total, actions_panel.overdue) == (2, 1)
+    assert actions_panel.open_touchpoints == {web.pk, support.pk}
 
 
 def test_another_organisation_cannot_see_the_dashboard(stranger_client, org, planted):

@@ -29,6 +29,7 @@ from apps.responses.selectors import respondent_items
 from apps.responses.services import Respondent, field_name, response_submit
 from apps.scoring.models import (
     ImportancePairDayCount,
+    ImportancePairSetMonthCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -222,7 +223,8 @@ class Aggregates:
 
 def assert_rollups_match(organization_id: int) -> None:
     """The rollups over attribute sets equal the per-set rows summed over the sets, and the
-    importance pairs equal the customers' RespondentScore rows with an outcome, counted."""
+    importance pairs (over all sets, and per set and month) equal the customers'
+    RespondentScore rows with an outcome, counted."""
     scope = organization_id
     items: dict[tuple, int] = defaultdict(int)
     for *key, count in ItemDayCount.objects.for_organization(scope).values_list(
@@ -291,6 +293,27 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }
     assert counted == pairs
+    # ...and per attribute set and month.
+    set_pairs: dict[tuple, int] = defaultdict(int)
+    for *key, day, score, outcome in (
+        RespondentScore.objects.for_organization(scope)
+        .filter(outcome__isnull=False)
+        .values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute_set_id", "day",
+            "score", "outcome",
+        )
+    ):  # fmt: skip
+        set_pairs[(*key, day.replace(day=1), score, outcome)] += 1
+    set_counted = {
+        tuple(key): count
+        for *key, count in ImportancePairSetMonthCount.objects.for_organization(
+            scope
+        ).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute_set_id", "month",
+            "score", "outcome", "count",
+        )
+    }  # fmt: skip
+    assert set_counted == set_pairs
 
 
 def stored_aggregates(organization_id: int) -> Aggregates:

@@ -11,6 +11,7 @@ from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.responses.models import Response
 from apps.scoring.models import (
     ImportancePairDayCount,
+    ImportancePairSetMonthCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -81,6 +82,11 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
         row = model.objects.for_organization(org).first()
         row.pk, row.day = None, a_day(40)
         row.save()
+    months = ImportancePairSetMonthCount.objects.for_organization(org)
+    stale = months.first()
+    months.filter(pk=stale.pk).update(count=77)  # a wrong count...
+    stale.pk, stale.month = None, a_day(400).replace(day=1)  # ...and a month nobody answered
+    stale.save()
     version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
 
     counted = journey_rescore(

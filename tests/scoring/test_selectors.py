@@ -18,7 +18,12 @@ from apps.responses.models import Answer, Response
 from apps.scoring import selectors
 from apps.scoring.arithmetic import spearman
 from apps.scoring.filters import ReportFilter, report_filter_parse
-from apps.scoring.models import ImportancePairDayCount, RespondentScore
+from apps.scoring.models import (
+    AttributeSet,
+    ImportancePairDayCount,
+    ImportancePairSetMonthCount,
+    RespondentScore,
+)
 from apps.scoring.services import responses_process
 from apps.surveys.services import questionnaire_generate, questionnaire_publish
 from tests.factories import JourneyFactory, StageFactory, TouchpointFactory
@@ -245,18 +250,26 @@ def _sql(queries) -> str:
 def test_gap_report_reads_a_fixed_number_of_queries_and_never_the_answers(data):
     with CaptureQueriesContext(connection) as cold:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    # items, touchpoints, item counts, touchpoint moments, scoring version, respondent scores
-    assert len(cold) == 6
+    # items, touchpoints, item counts, touchpoint moments (with the scoring version),
+    # importance pairs
+    assert len(cold) == 5
     with CaptureQueriesContext(connection) as warm:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    assert len(warm) == 5  # importance from the cache
+    assert len(warm) == 4  # importance from the cache
     segmented = ReportFilter(PERIOD.date_from, PERIOD.date_to, {"store": ["Helsinki"]})
     with CaptureQueriesContext(connection) as filtered:
         selectors.gap_report(
             organization=data.org, journey=data.journey, report_filter=segmented, with_trend=True
         )
-    assert len(filtered) == 7  # + the attribute sets; the trend shares the moments' query
-    for queries in (cold, warm, filtered):
+    assert len(filtered) == 6  # + the attribute sets; the trend shares the moments' query
+    # A period without moments reads the version on its own.
+    empty = ReportFilter(
+        PERIOD.date_from - timedelta(days=400), PERIOD.date_from - timedelta(days=300)
+    )
+    with CaptureQueriesContext(connection) as nothing:
+        selectors.gap_report(organization=data.org, journey=data.journey, report_filter=empty)
+    assert len(nothing) == 6
+    for queries in (cold, warm, filtered, nothing):
         assert Answer._meta.db_table not in _sql(queries)
         assert Response._meta.db_table not in _sql(queries)
 
@@ -337,11 +350,18 @@ def test_trend_compares_with_the_previous_period_of_equal_length(data):
 # --- derived importance -----------------------------------------------------------------------
 
 
-def test_derived_importance_is_spearman_over_the_customers_pairs(data):
-    report = selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
+@pytest.mark.parametrize(
+    "attributes",
+    # No segment: the pairs over all sets; a segment of two attribute sets (Helsinki and Turku
+    # are south): the pairs per set, summed.
+    [{}, {"region": ["south"]}],
+)
+def test_derived_importance_is_spearman_over_the_customers_pairs(data, attributes):
+    flt = ReportFilter(PERIOD.date_from, PERIOD.date_to, attributes)
+    report = selectors.gap_report(organization=data.org, journey=data.journey, report_filter=flt)
     for row, tp in zip(report.touchpoints, data.touchpoints, strict=True):
         pairs = []
-        for r in chosen(data.respondents, PERIOD, "customer"):
+        for r in chosen(data.respondents, flt, "customer"):
             values = [r.answers.get(f"tp:{tp.pk}:{d}") for d in DIMENSIONS]
             values = [normalised(v) for v in values if v is not None]
             if values:
@@ -355,10 +375,11 @@ def test_derived_importance_is_spearman_over_the_customers_pairs(data):
 
 def _reads_respondent_scores(queries) -> bool:
     """Whether importance was computed: from the pairs' daily counts (no segment filter) or
-    from the customers' RespondentScore rows (a segment filter)."""
+    their counts per attribute set (a segment filter)."""
     sql = _sql(queries)
     return any(
-        f'"{model._meta.db_table}"' in sql for model in (RespondentScore, ImportancePairDayCount)
+        f'"{model._meta.db_table}"' in sql
+        for model in (RespondentScore, ImportancePairDayCount, ImportancePairSetMonthCount)
     )
 
 
@@ -614,3 +635,53 @@ def test_attribute_values_and_questionnaires_for_the_filter_form(data, org, anal
     assert selectors.journey_questionnaires(organization=org, journey=data.journey) == [
         data.questionnaire
     ]
+
+
+# --- importance pairs per attribute set: whole months and the days at the edges -------------
+
+
+def test_pair_plan_reads_whole_months_and_the_fewer_edge_days():
+    plan = selectors.pair_plan(date(2026, 9, 7), date(2026, 12, 5), today=date(2026, 12, 5))
+    # September less its first six days; December as it stands (no answers after today).
+    assert plan.months == [date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1),
+                           date(2026, 12, 1)]  # fmt: skip
+    assert plan.subtracted == [(date(2026, 9, 1), date(2026, 9, 6)),
+                               (date(2026, 12, 6), date(2026, 12, 31))]  # fmt: skip
+    assert plan.added == []
+    plan = selectors.pair_plan(date(2025, 12, 20), date(2026, 1, 10), today=date(2026, 12, 5))
+    assert plan.months == []
+    assert plan.added == [(date(2025, 12, 20), date(2025, 12, 31)),
+                          (date(2026, 1, 1), date(2026, 1, 10))]  # fmt: skip
+    one = selectors.pair_plan(date(2026, 2, 1), date(2026, 2, 28), today=date(2026, 12, 5))
+    assert (one.months, one.added, one.subtracted) == ([date(2026, 2, 1)], [], [])
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [
+        (date(2026, 1, 3), date(2026, 3, 28)),  # whole months less a few days at both ends
+        (date(2026, 1, 20), date(2026, 2, 10)),  # the days themselves at both ends
+        (date(2025, 12, 1), date(2026, 3, 31)),  # whole months only, across the new year
+        (date(2025, 12, 28), date(2026, 1, 30)),
+        (date(2026, 2, 14), date(2026, 2, 14)),
+    ],
+)
+def test_pair_counts_by_set_equal_the_customers_pairs(data, date_from, date_to):
+    from collections import Counter
+
+    sets = list(
+        AttributeSet.objects.for_organization(data.org).values_list("pk", flat=True).order_by("pk")
+    )
+    for set_ids in (sets, sets[:1]):
+        flt = ReportFilter(date_from, date_to)
+        mine = selectors.pair_counts_by_set(
+            organization=data.org, journey=data.journey, report_filter=flt, set_ids=set_ids
+        )
+        raw = Counter(
+            RespondentScore.objects.for_organization(data.org)
+            .filter(day__gte=date_from, day__lte=date_to, outcome__isnull=False,
+                    attribute_set_id__in=set_ids)
+            .values_list("attribute_set_id", "touchpoint_id", "score", "outcome")
+        )  # fmt: skip
+        assert mine == dict(raw)
+        assert mine or date_from == date_to  # a single day may have no customers
