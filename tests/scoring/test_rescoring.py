@@ -53,7 +53,7 @@ def _snapshot(organization):
     states = ScoringState.objects.for_organization(organization)
     audit = AuditEntry.objects.for_organization(organization)
     return {
-        "responses": list(responses.values_list("pk", "processed_at", "attribute_set_id")),
+        "responses": list(responses.values_list("pk", "processed_at")),
         "aggregates": stored_aggregates(organization.pk),
         "states": list(states.values_list("journey_id", "version", "rescored_at")),
         "audit": audit.filter(action="journey.rescored").count(),
