@@ -605,9 +605,9 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
     organization = spec["organization"]
     generated_s = time.perf_counter() - started
     alert_rules(spec, enabled=args.alerts == "on")
-    print(f"Generated {sizes['responses']} responses, {sizes['answers']} answers "
-          f"({sizes['answers'] / sizes['responses']:.1f} per response) in {generated_s:.1f} s.",
-          flush=True)  # fmt: skip
+    print(f"{'Reset' if args.reuse else 'Generated'} {sizes['responses']} responses, "
+          f"{sizes['answers']} answers ({sizes['answers'] / sizes['responses']:.1f} per "
+          f"response) in {generated_s:.1f} s.", flush=True)  # fmt: skip
 
     print("(a) baseline statement ...", flush=True)
     baseline_s, baseline_cpu = baseline(organization.pk)
