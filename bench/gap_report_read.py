@@ -213,18 +213,20 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
                 "FROM generate_series(1, %(n)s) g) "
                 "INSERT INTO responses_response (organization_id, questionnaire_id, version_id, "
                 "audience, segment, idempotency_key, submitted_on, submitted_at, user_agent, "
-                "language, duration_seconds, processed_at, attribute_set_id) "
+                "language, duration_seconds, processed_at) "
                 "SELECT %(org)s, %(q)s, %(v)s, %(aud)s, s.segment, gen_random_uuid(), "
                 "%(today)s::date - p.back, CASE WHEN %(aud)s = 'customer' THEN now() END, '', "
-                "'fi', 90, now(), s.id FROM picks p JOIN bench_sets s "
+                "'fi', 90, now() FROM picks p JOIN bench_sets s "
                 "ON s.audience = %(aud)s AND p.u >= s.lo AND p.u < s.hi",
                 {"days": DAYS, "n": n, "org": organization.pk, "q": q.pk,
                  "v": q.published_version_id, "aud": audience, "today": today},
             )  # fmt: skip
         cursor.execute(
-            f"CREATE TEMP TABLE bench_resp AS SELECT id AS response_id, audience, "  # noqa: S608
-            f"attribute_set_id, submitted_on AS day, {_noise()} * 0.8 AS mood "
-            f"FROM responses_response WHERE organization_id = %s",
+            # Each response's attribute set, matched by segment (responses do not store it).
+            f"CREATE TEMP TABLE bench_resp AS SELECT r.id AS response_id, r.audience, "  # noqa: S608
+            f"s.id AS attribute_set_id, r.submitted_on AS day, {_noise()} * 0.8 AS mood "
+            f"FROM responses_response r JOIN bench_sets s ON s.audience = r.audience "
+            f"AND s.segment = r.segment WHERE r.organization_id = %s",
             [organization.pk],
         )
         cursor.execute("ANALYZE bench_resp")

@@ -76,13 +76,65 @@ def seed() -> dict[str, Any]:
     from apps.distribution.demo import demo_links_load
     from apps.journeys.demo import demo_journey_load
     from apps.organizations.services import organization_create
-    from apps.surveys.models import Item, ItemKind
 
     call_command("migrate", verbosity=0, interactive=False)
     owner = User.objects.create_user("bench-owner@example.com", secrets.token_urlsafe(16))
     organization = organization_create(name="Bench Oy", owner=owner, slug="bench")
     journey = demo_journey_load(organization, owner)
     links = {link.audience: link for link in demo_links_load(organization)}
+    return _spec(organization, owner, journey, links)
+
+
+def reseed() -> dict[str, Any]:
+    """`--reuse`: the database of an earlier `--keep` run, migrated to the current code, its
+    responses made unprocessed again and every aggregate and baseline table emptied."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from apps.accounts.models import User
+    from apps.distribution.models import SurveyLink
+    from apps.journeys.models import Journey
+    from apps.organizations.models import Organization
+
+    call_command("migrate", verbosity=0, interactive=False)
+    organization = Organization.objects.get(slug="bench")
+    owner = User.objects.get(email="bench-owner@example.com")
+    journey = Journey.objects.for_organization(organization).get()
+    links = {
+        link.audience: link
+        for link in SurveyLink.objects.for_organization(organization).select_related(
+            "questionnaire"
+        )
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_item_day, bench_item_day_stored")
+        cursor.execute(
+            "TRUNCATE scoring_itemdaycount, scoring_touchpointdayaggregate, "
+            "scoring_respondentscore, scoring_itemdaytotal, scoring_touchpointdaytotal, "
+            "scoring_importancepairdaycount, scoring_scoringstate, alerts_alert CASCADE"
+        )
+        # Responses stored by an earlier freshness phase go: the backlog is the generated one.
+        # Responses stored through the links by an earlier freshness phase go (the generated
+        # backlog has no link).
+        cursor.execute(
+            "DELETE FROM responses_answer a USING responses_response r "
+            "WHERE r.id = a.response_id AND r.link_id IS NOT NULL"
+        )
+        cursor.execute("DELETE FROM responses_response WHERE link_id IS NOT NULL")
+        _unprocess(cursor)
+    with connection.cursor() as cursor:
+        for table in ("responses_response", "responses_answer", "surveys_item"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return _spec(organization, owner, journey, links)
+
+
+def _unprocess(cursor: Any) -> None:
+    cursor.execute("UPDATE responses_response SET processed_at = NULL")
+
+
+def _spec(organization: Any, owner: Any, journey: Any, links: dict[str, Any]) -> dict[str, Any]:
+    from apps.surveys.models import Item, ItemKind
+
     questionnaire = links["customer"].questionnaire
     items = list(
         Item.objects.for_organization(organization)
@@ -164,6 +216,17 @@ def generate(spec: dict[str, Any], count: int) -> dict[str, int]:
         for table in ("responses_response", "responses_answer", "surveys_item"):
             cursor.execute(f"VACUUM ANALYZE {table}")
     return {"responses": count, "answers": answers}
+
+
+def alert_rules(spec: dict[str, Any], *, enabled: bool) -> None:
+    """The journey's alert rules: the defaults (every rule on, as a new journey has them), or
+    switched off."""
+    from apps.alerts.models import AlertRuleSet
+
+    rules = AlertRuleSet.objects.for_organization(spec["organization"])
+    rules.filter(journey=spec["journey"]).delete()
+    if not enabled:
+        rules.create(organization=spec["organization"], journey=spec["journey"], enabled=False)
 
 
 # --- (a) and (b) ------------------------------------------------------------------------------
@@ -485,6 +548,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="freshness: responses/s")
     parser.add_argument("--freshness-seconds", type=float, default=30.0)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--alerts", choices=("on", "off"), default="on",
+        help="off: the journey's alert rules switched off (AlertRuleSet.enabled), so that the "
+        "drain measures the aggregation without raising alerts",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="reuse the database an earlier --keep run left (same --responses): migrate it, "
+        "mark its responses unprocessed, empty the aggregates; no seeding or generation",
+    )  # fmt: skip
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -505,7 +578,8 @@ def main() -> None:
 def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> None:
     import django
 
-    recreate_database(database_url)
+    if not args.reuse:
+        recreate_database(database_url)
     django.setup()
     from django.db import connection
 
@@ -513,15 +587,27 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
 
     args.batch = args.batch or DRAIN_BATCH_SIZE
     name = urlsplit(database_url).path.lstrip("/")
-    print(f"Seeding {name} ...", flush=True)
-    spec = seed()
+    if args.reuse:
+        print(f"Reusing {name} ...", flush=True)
+        started = time.perf_counter()
+        spec = reseed()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM responses_answer")
+            sizes = {"responses": args.responses, "answers": int(cursor.fetchone()[0])}
+            cursor.execute("SELECT count(*) FROM responses_response")
+            if int(cursor.fetchone()[0]) != args.responses:
+                raise SystemExit("--reuse: the database holds another number of responses")
+    else:
+        print(f"Seeding {name} ...", flush=True)
+        spec = seed()
+        started = time.perf_counter()
+        sizes = generate(spec, args.responses)
     organization = spec["organization"]
-    started = time.perf_counter()
-    sizes = generate(spec, args.responses)
     generated_s = time.perf_counter() - started
-    print(f"Generated {sizes['responses']} responses, {sizes['answers']} answers "
-          f"({sizes['answers'] / sizes['responses']:.1f} per response) in {generated_s:.1f} s.",
-          flush=True)  # fmt: skip
+    alert_rules(spec, enabled=args.alerts == "on")
+    print(f"{'Reset' if args.reuse else 'Generated'} {sizes['responses']} responses, "
+          f"{sizes['answers']} answers ({sizes['answers'] / sizes['responses']:.1f} per "
+          f"response) in {generated_s:.1f} s.", flush=True)  # fmt: skip
 
     print("(a) baseline statement ...", flush=True)
     baseline_s, baseline_cpu = baseline(organization.pk)
@@ -530,6 +616,8 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
     with connection.cursor() as cursor:
         differences = compare_with_baseline(cursor)
         after_drain = snapshot(cursor)
+        cursor.execute("SELECT count(*) FROM alerts_alert")
+        alerts_raised = int(cursor.fetchone()[0])
     print(f"    {drain_s:.2f} s for {drained} responses; {differences} rows differ from the "
           "baseline's.", flush=True)  # fmt: skip
 
@@ -588,7 +676,8 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
 
     per = sizes["answers"] / args.responses
     print()
-    print(f"  {args.responses} responses x {per:.0f} answers; database backend CPU in brackets")
+    print(f"  {args.responses} responses x {per:.0f} answers; database backend CPU in brackets; "
+          f"alert rules {args.alerts}: {alerts_raised} alerts raised by the drain")  # fmt: skip
     print(
         f"  baseline statement   {baseline_s:7.2f} s [{baseline_cpu:6.2f} s] "
         f"{args.responses / baseline_s:8.0f} responses/s"
@@ -633,7 +722,8 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
         "stored_baseline_s": round(stored_s, 3), "stored_baseline_cpu_s": round(stored_cpu, 3),
         "drain_s": round(drain_s, 3), "drain_cpu_s": round(drain_cpu, 3),
         "rescore_s": round(rescore_s, 3), "rescore_cpu_s": round(rescore_cpu, 3),
-        "freshness": fresh, "aggregates": after_drain, "verdict": verdict,
+        "freshness": fresh, "aggregates": after_drain, "alerts_raised": alerts_raised,
+        "verdict": verdict,
     }  # fmt: skip
     out = RESULTS / f"scoring_pipeline-{stamp}.json"
     out.write_text(json.dumps(result, indent=2, default=str))

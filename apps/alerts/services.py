@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Exists, F, OuterRef, When
+from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.utils import timezone
 
 from apps.audit.services import audit_record
@@ -160,6 +160,8 @@ def _respondents(
         Answer.objects.for_organization(organization_id)
         .filter(response_id__in=list(response_ids), response__audience=Audience.CUSTOMER)
         .filter(item__kind__in=[ItemKind.RATING, ItemKind.NPS, ItemKind.OVERALL, *_TEXT_KINDS])
+        # Journeys with alerts switched off raise nothing: their answers are not read.
+        .filter(Q(**{_RULES + "id": None}) | Q(**{_RULES + "enabled": True}))
         .annotate(
             touchpoint_owner=_member(organization_id, "item__touchpoint__owner_id"),
             journey_owner=_member(organization_id, "response__questionnaire__journey__owner_id"),

@@ -45,10 +45,6 @@ class Response(TenantModel):
     language = models.CharField(_("language"), max_length=8)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
-    # Set by the scoring pipeline: the stored form of `segment` that aggregates are keyed by.
-    attribute_set = models.ForeignKey(
-        "scoring.AttributeSet", on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
-    )
 
     class Meta:
         ordering = ("-submitted_on", "-id")

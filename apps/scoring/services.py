@@ -231,7 +231,7 @@ def _float() -> str:
 _SCORED = f"i.kind = '{ItemKind.RATING}' AND i.touchpoint_id IS NOT NULL AND i.dimension <> ''"
 
 
-def _answers(scope: _Scope) -> str:
+def _answers(scope: _Scope, *, materialized: bool = True) -> str:
     """`ans`: the scaled answers with a value of the responses in scope, with what every
     aggregate needs: the response's cell, the item, the raw value and the normalised score
     100 * (x - lo) / (hi - lo) (an exact integer numerator, one floating-point division).
@@ -240,7 +240,7 @@ def _answers(scope: _Scope) -> str:
     ride along on every answer: joining two grouped CTEs later would be planned blind."""
     scaled = ", ".join(f"'{kind}'" for kind in _SCALED)
     postgresql = connection.vendor == "postgresql"
-    materialized = "MATERIALIZED " if postgresql else ""
+    materialize = "MATERIALIZED " if postgresql and materialized else ""
     if scope.by_response and postgresql:
         # Each response's answers through the answers' index (LATERAL; OFFSET 0 keeps the
         # planner from flattening it into a plain join, which it plans as a scan of the whole
@@ -256,7 +256,7 @@ def _answers(scope: _Scope) -> str:
             f"AND NOT a.not_applicable"
         )
     return (
-        f"ans AS {materialized}(SELECT r.id AS response_id, r.organization_id, "  # noqa: S608
+        f"ans AS {materialize}(SELECT r.id AS response_id, r.organization_id, "  # noqa: S608
         f"r.questionnaire_id, r.version_id, r.audience, m.aset AS attribute_set_id, "
         f"r.submitted_on AS day, q.journey_id, a.item_id, a.value, "
         f"CAST((a.value - i.scale_lo) * 100 AS {_float()}) / (i.scale_hi - i.scale_lo) AS s, "
@@ -325,14 +325,16 @@ _ITEM_TOTALS_INSERT = (
 # `grouped` has one row per response and touchpoint, and one (touchpoint NULL) with the
 # response's NPS and overall answers, joined back to its touchpoint rows. The response's own
 # columns are grouping keys (one value per response), which keeps each group's state small.
-_RESPONDENT_CTES = (
-    "grouped AS (SELECT response_id, touchpoint_id, organization_id, journey_id, "  # noqa: S608
+_GROUPED = (
+    "grouped AS (SELECT response_id, touchpoint_id, organization_id, journey_id, "
     "questionnaire_id, version_id, audience, attribute_set_id, day, "
     "SUM(s) / COUNT(*) AS score, "
     "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
     "FROM ans WHERE part > 0 GROUP BY response_id, touchpoint_id, organization_id, journey_id, "
-    "questionnaire_id, version_id, audience, attribute_set_id, day), "
-    "per AS (SELECT g.response_id, g.organization_id, g.journey_id, g.questionnaire_id, "
+    "questionnaire_id, version_id, audience, attribute_set_id, day)"
+)
+_PER = (
+    "per AS (SELECT g.response_id, g.organization_id, g.journey_id, g.questionnaire_id, "  # noqa: S608
     "g.audience, g.attribute_set_id, g.day, g.touchpoint_id, g.score, "
     f"CASE WHEN g.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
     f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
@@ -340,6 +342,7 @@ _RESPONDENT_CTES = (
     "FROM grouped g LEFT JOIN grouped o ON o.response_id = g.response_id "
     "AND o.touchpoint_id IS NULL WHERE g.touchpoint_id IS NOT NULL)"
 )
+_RESPONDENT_CTES = f"{_GROUPED}, {_PER}"
 # Moments of the touchpoint scores per cell (both audiences), for the per-set rows and their
 # rollup.
 _MOMENTS = (
@@ -498,20 +501,57 @@ def _columns(names: str) -> list[str]:
 
 
 def _rewrite(index: int, table: str, key: str, others: str, rows: str, journey_id: int) -> str:
-    """Two data-modifying CTEs: upsert the new rows where they differ, delete the journey's
-    rows that are not among them (keys are never NULL, so the anti-join hashes)."""
+    """Three CTEs: the difference between the new rows and the journey's stored ones (a full
+    hash join on the key, which is never NULL), the upsert of the new rows that differ and the
+    delete of the stored rows no new row matches.
+
+    Rows that came out the same are neither written nor locked (an upsert's ON CONFLICT locks
+    every row it meets, even when its WHERE then leaves the row alone)."""
+    keys = _columns(key)
     values = _columns(others)
-    stored = ", ".join(f"{table}.{column}" for column in values)
-    fresh = ", ".join(f"excluded.{column}" for column in values)
-    matches = " AND ".join(f"n.{column} = t.{column}" for column in _columns(key))
+    stored = ", ".join(f"t.{column}" for column in values)
+    fresh = ", ".join(f"n.{column}" for column in values)
+    matches = " AND ".join(f"n.{column} = t.{column}" for column in keys)
     assignments = ", ".join(f"{column} = excluded.{column}" for column in values)
+    new_columns = ", ".join(f"n.{column}" for column in (*keys, *values))
     return (
-        f"written_{index} AS (INSERT INTO {table} ({key}, {others}) "  # noqa: S608
-        f"SELECT {key}, {others} FROM {rows} WHERE true ORDER BY {key} "
-        f"ON CONFLICT ({key}) DO UPDATE SET {assignments} "
-        f"WHERE ({stored}) IS DISTINCT FROM ({fresh}) RETURNING 1), "
-        f"deleted_{index} AS (DELETE FROM {table} t WHERE t.journey_id = {int(journey_id)} "
-        f"AND NOT EXISTS (SELECT 1 FROM {rows} n WHERE {matches}) RETURNING 1)"
+        f"diff_{index} AS MATERIALIZED (SELECT t.id AS stored_id, {new_columns} "  # noqa: S608
+        f"FROM {rows} n FULL JOIN (SELECT * FROM {table} WHERE journey_id = {int(journey_id)}) t "
+        f"ON {matches} WHERE t.id IS NULL OR n.{keys[0]} IS NULL "
+        f"OR ({stored}) IS DISTINCT FROM ({fresh})), "
+        f"written_{index} AS (INSERT INTO {table} ({key}, {others}) "
+        f"SELECT {key}, {others} FROM diff_{index} WHERE {keys[0]} IS NOT NULL ORDER BY {key} "
+        f"ON CONFLICT ({key}) DO UPDATE SET {assignments} RETURNING 1), "
+        f"deleted_{index} AS (DELETE FROM {table} t USING diff_{index} d "
+        f"WHERE t.id = d.stored_id AND d.{keys[0]} IS NULL RETURNING 1)"
+    )
+
+
+def _one_pass(scope: _Scope) -> str:
+    """`counted` and `grouped` (as a batch has them) from one pass over the journey's answers:
+    one aggregation with two grouping sets, per cell, item and value and per response and
+    touchpoint, instead of materialising millions of answers and reading them twice. The
+    per-response group keys only the response; its columns are joined afterwards from `resp`
+    (one row per response). In the response's group without a touchpoint, answers that are
+    neither NPS nor overall land too; only its NPS and overall are read."""
+    return (
+        f"{_answers(scope, materialized=False)}, "  # noqa: S608
+        "two_ways AS MATERIALIZED (SELECT GROUPING(response_id) AS by_cell, organization_id, "
+        "questionnaire_id, audience, attribute_set_id, day, journey_id, item_id, value, "
+        "response_id, touchpoint_id, COUNT(*) AS n, SUM(s) AS total, "
+        "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
+        "FROM ans GROUP BY GROUPING SETS ((organization_id, questionnaire_id, audience, "
+        "attribute_set_id, day, journey_id, item_id, value), (response_id, touchpoint_id))), "
+        "counted AS (SELECT organization_id, questionnaire_id, audience, attribute_set_id, day, "
+        "item_id, value, n, journey_id FROM two_ways WHERE by_cell = 1), "
+        f"resp AS (SELECT r.id AS response_id, r.organization_id, r.questionnaire_id, "
+        f"r.version_id, r.audience, m.aset AS attribute_set_id, r.submitted_on AS day, "
+        f"q.journey_id FROM {_RESPONSE} r {scope.sets} "
+        f"JOIN {_QUESTIONNAIRE} q ON q.id = r.questionnaire_id WHERE {scope.sql}), "
+        "grouped AS (SELECT b.response_id, b.touchpoint_id, p.organization_id, p.journey_id, "
+        "p.questionnaire_id, p.version_id, p.audience, p.attribute_set_id, p.day, "
+        "b.total / b.n AS score, b.nps, b.overall FROM two_ways b "
+        "JOIN resp p ON p.response_id = b.response_id WHERE b.by_cell = 0)"
     )
 
 
@@ -522,10 +562,11 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
         _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
     )
     cursor.execute(
-        f"WITH {_answers(scope)}, {_ITEM_COUNTS}, {_RESPONDENT_CTES}, {_MOMENTS}, "
+        f"WITH {_one_pass(scope)}, {_PER}, {_MOMENTS}, "
         f"{_REBUILD_ROWS.replace('{set_pair_rows}', _set_pair_rows())}, {rewrites} SELECT 1",
-        (*scope.set_params, *scope.params, scope.organization_id),
-    )
+        (*scope.set_params, *scope.params, *scope.set_params, *scope.params,
+         scope.organization_id),
+    )  # fmt: skip
 
 
 def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
@@ -568,6 +609,9 @@ def _tune(work_mem: str, *, synchronous_commit: bool = True) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
+            # The batch's reads (the alerts' one above all) are estimated costly enough for
+            # PostgreSQL's JIT, whose compilation took seconds per batch for a few ms saved.
+            cursor.execute("SET LOCAL jit = off")
             if not synchronous_commit:
                 cursor.execute("SET LOCAL synchronous_commit = off")
 

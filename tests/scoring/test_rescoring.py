@@ -54,7 +54,7 @@ def _snapshot(organization):
     states = ScoringState.objects.for_organization(organization)
     audit = AuditEntry.objects.for_organization(organization)
     return {
-        "responses": list(responses.values_list("pk", "processed_at", "attribute_set_id")),
+        "responses": list(responses.values_list("pk", "processed_at")),
         "aggregates": stored_aggregates(organization.pk),
         "states": list(states.values_list("journey_id", "version", "rescored_at")),
         "audit": audit.filter(action="journey.rescored").count(),
@@ -213,3 +213,38 @@ def test_the_management_command_rescores_by_slug_and_id(org, scoring_journey, re
     bare = JourneyFactory(organization=org)
     with pytest.raises(CommandError, match="questionnaire"):
         call_command("rescore_journey", org.slug, str(bare.pk))
+
+
+@pytest.mark.postgres
+def test_rescoring_leaves_rows_that_came_out_the_same_untouched(
+    org, analyst, scoring_journey, response_store
+):
+    """After a correct incremental history a rescoring neither writes nor locks any row: a
+    stored row keeps its version (xmin) and no transaction marks it (xmax stays 0). An upsert
+    whose WHERE skips unchanged rows would still lock each one."""
+    from django.db import connection
+
+    response_store.add_many(_rows(scoring_journey, 12))
+    responses_process(organization_id=org.pk)
+    tables = [
+        model._meta.db_table
+        for model in (ItemDayCount, ItemDayTotal, RespondentScore, ImportancePairDayCount,
+                      TouchpointDayTotal)
+    ]  # fmt: skip
+
+    def versions():
+        with connection.cursor() as cursor:
+            found = {}
+            for table in tables:
+                cursor.execute(f"SELECT id, xmin::text, xmax::text FROM {table} ORDER BY id")  # noqa: S608
+                found[table] = cursor.fetchall()
+            return found
+
+    before = versions()
+    assert all(before.values())
+    assert all(xmax == "0" for rows in before.values() for _id, _xmin, xmax in rows)
+
+    journey_rescore(organization=org, actor=principal(org, analyst), journey=scoring_journey)
+
+    assert versions() == before
+    stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
