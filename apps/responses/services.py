@@ -40,7 +40,7 @@ def field_name(item: Item) -> str:
     return f"i{item.id}"  # .id, not .pk: this runs ~70 times per submission
 
 
-@dataclass
+@dataclass(slots=True)
 class CleanedAnswer:
     item: Item
     value: int | None = None
@@ -115,6 +115,30 @@ def _clean_one(item: Item, values: list[str]) -> tuple[CleanedAnswer | None, str
     return answer, None
 
 
+# What a single value of an item stands for, when sent exactly as the form offers it (a scale
+# point, "na" where offered, a choice's value): answer value, not applicable, choices. Read
+# before the general rules of `_clean_one`, which give the same answer for such a value.
+_Exact = tuple[int | None, bool, str | None]
+_EXACT_ATTR = "_respondent_exact_values"
+
+
+def _exact_values(item: Item) -> dict[str, _Exact]:
+    """Per item, made once: published items are shared by the requests of a process and never
+    change (apps/responses/selectors.py)."""
+    exact = item.__dict__.get(_EXACT_ATTR)
+    if exact is None:
+        exact = {}
+        if item.kind in SCALED_KINDS:
+            if item.scale_lo is not None and item.scale_hi is not None:
+                exact = {str(p): (p, False, None) for p in item.scale_points()}
+            if item.allow_not_applicable:
+                exact[NOT_APPLICABLE] = (None, True, None)
+        elif item.kind in (*CHOICE_KINDS, ItemKind.SCREENING):
+            exact = {str(c["value"]): (None, False, str(c["value"])) for c in item.choices}
+        item.__dict__[_EXACT_ATTR] = exact
+    return exact
+
+
 def answers_clean(
     items: Sequence[Item], data: Mapping[str, Sequence[str]], *, step: int
 ) -> tuple[list[CleanedAnswer], dict[str, list[str]]]:
@@ -141,9 +165,20 @@ def answers_clean(
         shown = visible_items(items, data, 1)
     cleaned = []
     for item in shown:
-        answer, error = _clean_one(item, list(data.get(field_name(item), [])))
+        name = field_name(item)
+        values = data.get(name) or ()
+        if len(values) == 1:
+            exact = _exact_values(item).get(values[0])
+            if exact is not None:
+                value, not_applicable, choice = exact
+                cleaned.append(
+                    CleanedAnswer(item=item, value=value, not_applicable=not_applicable,
+                                  choices=[choice] if choice is not None else [])
+                )  # fmt: skip
+                continue
+        answer, error = _clean_one(item, list(values))
         if error:
-            errors[field_name(item)] = [error]
+            errors[name] = [error]
         elif answer is not None:
             cleaned.append(answer)
     return contact_answers_honour_consent(cleaned, errors, field_name=field_name)
@@ -366,8 +401,11 @@ def _queue(response: Response, window: int = 1) -> None:
 
     The first response of a window publishes a processing task due just after the window
     closes, so it finds every response committed in the window; later ones only find the key
-    taken. A broker or cache outage must not fail the respondent: the response is committed and
-    stays unprocessed until the sweeper queues its organisation again.
+    taken. The key holds when that window closes, so a process that finds it taken reads it
+    once and asks no more until then (without that, each of the other web processes paid a
+    cache round trip per submission). A broker or cache outage must not fail the respondent:
+    the response is committed and stays unprocessed until the sweeper queues its organisation
+    again.
     """
     from django.core.cache import cache
 
@@ -382,15 +420,24 @@ def _queue(response: Response, window: int = 1) -> None:
     # and round trip on most submissions at high rates.
     if started - _QUEUED_AT.get(organization_id, float("-inf")) < window:
         return
+    key = f"scoring:queued:{organization_id}"
     with detached_request_id():
         try:
-            if cache.add(f"scoring:queued:{organization_id}", 1, timeout=window):
+            closes = time.time() + window
+            if cache.add(key, closes, timeout=window):
                 # Half a second beyond the window, for clocks of web and worker hosts that
                 # disagree a little.
                 process_response.apply_async(
                     kwargs={"organization_id": organization_id}, countdown=window + 0.5
                 )
                 _QUEUED_AT[organization_id] = started
+                return
+            # Another process's task is due half a second after its window closes: it finds
+            # what this process commits until then.
+            taken = cache.get(key)
+            left = float(taken) - time.time() if isinstance(taken, (int, float)) else 0.0
+            if 0 < left <= window:
+                _QUEUED_AT[organization_id] = started + left - window
         except Exception:
             logger.exception("could not queue processing; the response stays unprocessed")
 
