@@ -47,6 +47,8 @@ class CleanedAnswer:
     not_applicable: bool = False
     text: str = ""
     choices: list[str] = field(default_factory=list)
+    # The answer as the write's JSON record, when made in advance (an exact value's).
+    record: str = ""
 
 
 def used_touchpoints(items: Sequence[Item], data: Mapping[str, Sequence[str]]) -> set[int]:
@@ -116,9 +118,10 @@ def _clean_one(item: Item, values: list[str]) -> tuple[CleanedAnswer | None, str
 
 
 # What a single value of an item stands for, when sent exactly as the form offers it (a scale
-# point, "na" where offered, a choice's value): answer value, not applicable, choices. Read
-# before the general rules of `_clean_one`, which give the same answer for such a value.
-_Exact = tuple[int | None, bool, str | None]
+# point, "na" where offered, a choice's value): answer value, not applicable, choice, and the
+# answer's JSON record for the write. Read before the general rules of `_clean_one`, which give
+# the same answer for such a value.
+_Exact = tuple[int | None, bool, str | None, str]
 _EXACT_ATTR = "_respondent_exact_values"
 
 
@@ -127,16 +130,59 @@ def _exact_values(item: Item) -> dict[str, _Exact]:
     change (apps/responses/selectors.py)."""
     exact = item.__dict__.get(_EXACT_ATTR)
     if exact is None:
-        exact = {}
+        meanings: dict[str, tuple[int | None, bool, str | None]] = {}
         if item.kind in SCALED_KINDS:
             if item.scale_lo is not None and item.scale_hi is not None:
-                exact = {str(p): (p, False, None) for p in item.scale_points()}
+                meanings = {str(p): (p, False, None) for p in item.scale_points()}
             if item.allow_not_applicable:
-                exact[NOT_APPLICABLE] = (None, True, None)
+                meanings[NOT_APPLICABLE] = (None, True, None)
         elif item.kind in (*CHOICE_KINDS, ItemKind.SCREENING):
-            exact = {str(c["value"]): (None, False, str(c["value"])) for c in item.choices}
+            meanings = {str(c["value"]): (None, False, str(c["value"])) for c in item.choices}
+        exact = {
+            sent: (value, na, choice,
+                   _record(item.pk, value, na, "", [choice] if choice is not None else []))
+            for sent, (value, na, choice) in meanings.items()
+        }  # fmt: skip
         item.__dict__[_EXACT_ATTR] = exact
     return exact
+
+
+class ItemPlan:
+    """What validating answers needs to know about a version's items, worked out once: each
+    item's field name, touchpoint and exact values, the screening questions, the touchpoints
+    without one. Published items never change, so the respondent path keeps one per version
+    with its items (`PlannedItems`); anything else gets one made per call.
+    """
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        entries = [(item, field_name(item), item.touchpoint_id) for item in items]
+        self.known = frozenset(name for _item, name, _tp in entries)
+        self.screening = [(item, name, tp) for item, name, tp in entries
+                          if item.kind == ItemKind.SCREENING]  # fmt: skip
+        self.others = [(item, name, tp) for item, name, tp in entries
+                       if item.kind != ItemKind.SCREENING]  # fmt: skip
+        screened = {tp for _item, _name, tp in self.screening}
+        self.unscreened = frozenset(
+            tp for _item, _name, tp in entries if tp is not None and tp not in screened
+        )
+        for item, _name, _tp in entries:
+            _exact_values(item)
+
+    def used(self, data: Mapping[str, Sequence[str]]) -> set[int]:
+        """As `used_touchpoints`."""
+        used = {tp for _item, name, tp in self.screening
+                if tp is not None and list(data.get(name, ())) == ["yes"]}  # fmt: skip
+        return used | self.unscreened
+
+
+class PlannedItems(list[Item]):
+    """A list of items that carries its plan (a fresh list per request over shared items)."""
+
+    plan: ItemPlan
+
+    def __init__(self, items: Sequence[Item], plan: ItemPlan) -> None:
+        super().__init__(items)
+        self.plan = plan
 
 
 def answers_clean(
@@ -147,33 +193,30 @@ def answers_clean(
     A field naming an item that is not in this version's side is an error; answers to
     touchpoints the respondent said they did not use are dropped (they changed their mind).
     """
-    known = {field_name(item) for item in items}
+    plan = items.plan if isinstance(items, PlannedItems) else ItemPlan(items)
+    known = plan.known
     errors: dict[str, list[str]] = {
         name: [_("Unknown question.")]
         for name in data
-        if name.startswith("i") and name[1:].isdigit() and name not in known
+        if name not in known and name.startswith("i") and name[1:].isdigit()
     }
     if step >= 2:  # both steps at once: the screening questions, then the used touchpoints'
-        used = used_touchpoints(items, data)
-        shown = [item for item in items if item.kind == ItemKind.SCREENING] + [
-            item
-            for item in items
-            if item.kind != ItemKind.SCREENING
-            and (item.touchpoint_id is None or item.touchpoint_id in used)
+        used = plan.used(data)
+        shown = plan.screening + [
+            entry for entry in plan.others if entry[2] is None or entry[2] in used
         ]
     else:
-        shown = visible_items(items, data, 1)
+        shown = plan.screening
     cleaned = []
-    for item in shown:
-        name = field_name(item)
+    for item, name, _tp in shown:
         values = data.get(name) or ()
         if len(values) == 1:
-            exact = _exact_values(item).get(values[0])
+            exact = item.__dict__[_EXACT_ATTR].get(values[0])
             if exact is not None:
-                value, not_applicable, choice = exact
+                value, not_applicable, choice, record = exact
                 cleaned.append(
                     CleanedAnswer(item=item, value=value, not_applicable=not_applicable,
-                                  choices=[choice] if choice is not None else [])
+                                  choices=[choice] if choice is not None else [], record=record)
                 )  # fmt: skip
                 continue
         answer, error = _clean_one(item, list(values))
@@ -316,15 +359,11 @@ def _insert_postgresql(
         f.get_db_prep_save(getattr(response, f.attname), connection) for f in fields
     ]
     params.append(response.organization_id)
-    params.append(
-        json.dumps(
-            [
-                {"item": a.item.pk, "value": a.value, "not_applicable": a.not_applicable,
-                 "text": a.text, "choices": a.choices}
-                for a in cleaned
-            ]
-        )
-    )  # fmt: skip
+    records = [
+        a.record or _record(a.item.pk, a.value, a.not_applicable, a.text, a.choices)
+        for a in cleaned
+    ]
+    params.append(f"[{','.join(records)}]")
     with _server_binding_cursor(connection) as cursor:
         cursor.execute(_postgresql_insert_sql(connection), params)
         row = cursor.fetchone()
@@ -334,6 +373,13 @@ def _insert_postgresql(
     response._state.adding = False
     response._state.db = connection.alias
     return True
+
+
+def _record(item_id: int, value: int | None, na: bool, text: str, choices: list[str]) -> str:
+    """One answer as a JSON record of the write (ANSWER_FIELDS)."""
+    return json.dumps(
+        {"item": item_id, "value": value, "not_applicable": na, "text": text, "choices": choices}
+    )
 
 
 def _server_binding_cursor(connection: Any) -> Any:

@@ -109,7 +109,7 @@ def test_processes_settling_through_redis_keep_within_the_stated_tolerance(
     monkeypatch.setattr(ratelimit, "current_window", lambda: 1000)
     limit, processes = 600, [ratelimit.Counts() for _ in range(3)]
     bound = 2 * len(processes) * (ratelimit.batch_size(limit) - 1)
-    rng = random.Random(5)
+    rng = random.Random(5)  # noqa: S311 (a reproducible interleaving, not a secret)
     verdicts = [rng.choice(processes).hit_many([("address", "192.0.2.1", limit)])[0]
                 for _ in range(2 * limit)]  # fmt: skip
     admitted = verdicts.count(False)
