@@ -25,6 +25,7 @@ counter) with it: each such exit can add that much to the allowance of the windo
 Other cache backends (the in-memory one of tests and development) settle through the cache API.
 """
 
+import functools
 import hashlib
 import ipaddress
 import threading
@@ -83,6 +84,7 @@ def batch_size(limit: int) -> int:
     return max(1, min(BATCH_MAX, limit // BATCH_SHARE))
 
 
+@functools.lru_cache(maxsize=4096)
 def _cache_key(scope: str, key: str, window: int) -> str:
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return f"rl:{scope}:{digest}:{window}"

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -295,6 +295,23 @@ def response_submit(
 ANSWER_FIELDS = ("item", "value", "not_applicable", "text", "choices")
 # The response's columns, in the statement's order.
 _RESPONSE_FIELDS = [f for f in Response._meta.concrete_fields if not f.primary_key]
+
+
+def _taken_as_is(model_field: Any) -> bool:
+    """Whether psycopg takes the field's value as the model holds it on PostgreSQL (integers,
+    strings, dates and times, booleans, UUIDs, foreign keys to those): preparing each value
+    through the field costs more than the rest of the write's parameters together. JSON and
+    addresses, and anything else, go through `get_db_prep_save`."""
+    if isinstance(model_field, models.ForeignKey):
+        return _taken_as_is(model_field.target_field)
+    return isinstance(
+        model_field,
+        (models.IntegerField, models.CharField, models.DateField, models.BooleanField,
+         models.UUIDField),
+    )  # fmt: skip
+
+
+_RESPONSE_AS_IS = [_taken_as_is(f) for f in _RESPONSE_FIELDS]
 _INSERT_SQL: dict[str, str] = {}
 
 
@@ -356,8 +373,10 @@ def _insert_postgresql(
     """
     fields = _RESPONSE_FIELDS
     params: list[Any] = [
-        f.get_db_prep_save(getattr(response, f.attname), connection) for f in fields
-    ]
+        getattr(response, f.attname) if as_is
+        else f.get_db_prep_save(getattr(response, f.attname), connection)
+        for f, as_is in zip(fields, _RESPONSE_AS_IS, strict=True)
+    ]  # fmt: skip
     params.append(response.organization_id)
     records = [
         a.record or _record(a.item.pk, a.value, a.not_applicable, a.text, a.choices)

@@ -123,3 +123,19 @@ def _counting(method, name, calls):
         return method(*args, **kwargs)
 
     return counted
+
+
+@pytest.mark.postgres
+def test_the_values_the_write_takes_as_they_are_equal_what_the_fields_would_prepare(
+    client, customer_link
+):
+    hidden = open_form(client, customer_link)
+    assert submit(client, customer_link, full_answers(customer_link), hidden).status_code == 302
+    stored = Response.objects.for_organization(customer_link.organization_id).get()
+    stored.processed_at = timezone.now()  # every column with a value
+    as_is = [f for f, taken in zip(services._RESPONSE_FIELDS, services._RESPONSE_AS_IS,
+                                   strict=True) if taken]  # fmt: skip
+    assert {f.name for f in as_is} >= {"organization", "idempotency_key", "submitted_at"}
+    for f in as_is:
+        value = getattr(stored, f.attname)
+        assert value == f.get_db_prep_save(value, connection), f.name
