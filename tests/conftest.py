@@ -73,14 +73,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Per-process caches keyed by ids must not outlive a test: rolled-back ids are reused."""
+    from apps.responses import ratelimit
     from apps.responses import services as response_services
     from apps.responses.selectors import respondent_items_cache_clear
 
     respondent_items_cache_clear()
     response_services._QUEUED_AT.clear()
+    ratelimit.counts_forget()
     yield
     respondent_items_cache_clear()
     response_services._QUEUED_AT.clear()
+    ratelimit.counts_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from apps.organizations.models import Organization
 from apps.surveys.models import Audience, Item, ItemKind
 
 from .models import Answer
+from .services import ItemPlan, PlannedItems
 
 LINK_CACHE_SECONDS = 5.0
 _LINKS_MAX = 1024
@@ -29,7 +30,7 @@ _LINKS: dict[str, tuple[float, SurveyLink]] = {}
 # A published version never changes, so each web process keeps its items once loaded: the
 # respondent path then skips a query and ~40 model instances per request. Only non-empty
 # results are kept (a version that is not published yet may be published later).
-_PUBLISHED_ITEMS: dict[tuple[int, int, int, str], tuple[Item, ...]] = {}
+_PUBLISHED_ITEMS: dict[tuple[int, int, int, str], tuple[tuple[Item, ...], ItemPlan]] = {}
 _PUBLISHED_ITEMS_MAX = 512
 _lock = threading.Lock()
 
@@ -45,7 +46,7 @@ def respondent_items(*, link: SurveyLink, version_id: int) -> list[Item]:
     key = (link.organization_id, link.questionnaire_id, version_id, link.audience)
     cached = _PUBLISHED_ITEMS.get(key)
     if cached is not None:
-        return list(cached)
+        return PlannedItems(*cached)
     items = tuple(
         Item.objects.for_organization(link.organization_id)
         .filter(
@@ -57,12 +58,14 @@ def respondent_items(*, link: SurveyLink, version_id: int) -> list[Item]:
         .select_related("version")
         .order_by("position", "id")
     )
-    if items:
-        with _lock:
-            if len(_PUBLISHED_ITEMS) >= _PUBLISHED_ITEMS_MAX:
-                _PUBLISHED_ITEMS.pop(next(iter(_PUBLISHED_ITEMS)))
-            _PUBLISHED_ITEMS[key] = items
-    return list(items)
+    if not items:
+        return []
+    plan = ItemPlan(items)
+    with _lock:
+        if len(_PUBLISHED_ITEMS) >= _PUBLISHED_ITEMS_MAX:
+            _PUBLISHED_ITEMS.pop(next(iter(_PUBLISHED_ITEMS)))
+        _PUBLISHED_ITEMS[key] = (items, plan)
+    return PlannedItems(items, plan)
 
 
 def respondent_link(token: str) -> SurveyLink | None:

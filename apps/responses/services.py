@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,13 +40,15 @@ def field_name(item: Item) -> str:
     return f"i{item.id}"  # .id, not .pk: this runs ~70 times per submission
 
 
-@dataclass
+@dataclass(slots=True)
 class CleanedAnswer:
     item: Item
     value: int | None = None
     not_applicable: bool = False
     text: str = ""
     choices: list[str] = field(default_factory=list)
+    # The answer as the write's JSON record, when made in advance (an exact value's).
+    record: str = ""
 
 
 def used_touchpoints(items: Sequence[Item], data: Mapping[str, Sequence[str]]) -> set[int]:
@@ -115,6 +117,74 @@ def _clean_one(item: Item, values: list[str]) -> tuple[CleanedAnswer | None, str
     return answer, None
 
 
+# What a single value of an item stands for, when sent exactly as the form offers it (a scale
+# point, "na" where offered, a choice's value): answer value, not applicable, choice, and the
+# answer's JSON record for the write. Read before the general rules of `_clean_one`, which give
+# the same answer for such a value.
+_Exact = tuple[int | None, bool, str | None, str]
+_EXACT_ATTR = "_respondent_exact_values"
+
+
+def _exact_values(item: Item) -> dict[str, _Exact]:
+    """Per item, made once: published items are shared by the requests of a process and never
+    change (apps/responses/selectors.py)."""
+    exact = item.__dict__.get(_EXACT_ATTR)
+    if exact is None:
+        meanings: dict[str, tuple[int | None, bool, str | None]] = {}
+        if item.kind in SCALED_KINDS:
+            if item.scale_lo is not None and item.scale_hi is not None:
+                meanings = {str(p): (p, False, None) for p in item.scale_points()}
+            if item.allow_not_applicable:
+                meanings[NOT_APPLICABLE] = (None, True, None)
+        elif item.kind in (*CHOICE_KINDS, ItemKind.SCREENING):
+            meanings = {str(c["value"]): (None, False, str(c["value"])) for c in item.choices}
+        exact = {
+            sent: (value, na, choice,
+                   _record(item.pk, value, na, "", [choice] if choice is not None else []))
+            for sent, (value, na, choice) in meanings.items()
+        }  # fmt: skip
+        item.__dict__[_EXACT_ATTR] = exact
+    return exact
+
+
+class ItemPlan:
+    """What validating answers needs to know about a version's items, worked out once: each
+    item's field name, touchpoint and exact values, the screening questions, the touchpoints
+    without one. Published items never change, so the respondent path keeps one per version
+    with its items (`PlannedItems`); anything else gets one made per call.
+    """
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        entries = [(item, field_name(item), item.touchpoint_id) for item in items]
+        self.known = frozenset(name for _item, name, _tp in entries)
+        self.screening = [(item, name, tp) for item, name, tp in entries
+                          if item.kind == ItemKind.SCREENING]  # fmt: skip
+        self.others = [(item, name, tp) for item, name, tp in entries
+                       if item.kind != ItemKind.SCREENING]  # fmt: skip
+        screened = {tp for _item, _name, tp in self.screening}
+        self.unscreened = frozenset(
+            tp for _item, _name, tp in entries if tp is not None and tp not in screened
+        )
+        for item, _name, _tp in entries:
+            _exact_values(item)
+
+    def used(self, data: Mapping[str, Sequence[str]]) -> set[int]:
+        """As `used_touchpoints`."""
+        used = {tp for _item, name, tp in self.screening
+                if tp is not None and list(data.get(name, ())) == ["yes"]}  # fmt: skip
+        return used | self.unscreened
+
+
+class PlannedItems(list[Item]):
+    """A list of items that carries its plan (a fresh list per request over shared items)."""
+
+    plan: ItemPlan
+
+    def __init__(self, items: Sequence[Item], plan: ItemPlan) -> None:
+        super().__init__(items)
+        self.plan = plan
+
+
 def answers_clean(
     items: Sequence[Item], data: Mapping[str, Sequence[str]], *, step: int
 ) -> tuple[list[CleanedAnswer], dict[str, list[str]]]:
@@ -123,27 +193,35 @@ def answers_clean(
     A field naming an item that is not in this version's side is an error; answers to
     touchpoints the respondent said they did not use are dropped (they changed their mind).
     """
-    known = {field_name(item) for item in items}
+    plan = items.plan if isinstance(items, PlannedItems) else ItemPlan(items)
+    known = plan.known
     errors: dict[str, list[str]] = {
         name: [_("Unknown question.")]
         for name in data
-        if name.startswith("i") and name[1:].isdigit() and name not in known
+        if name not in known and name.startswith("i") and name[1:].isdigit()
     }
     if step >= 2:  # both steps at once: the screening questions, then the used touchpoints'
-        used = used_touchpoints(items, data)
-        shown = [item for item in items if item.kind == ItemKind.SCREENING] + [
-            item
-            for item in items
-            if item.kind != ItemKind.SCREENING
-            and (item.touchpoint_id is None or item.touchpoint_id in used)
+        used = plan.used(data)
+        shown = plan.screening + [
+            entry for entry in plan.others if entry[2] is None or entry[2] in used
         ]
     else:
-        shown = visible_items(items, data, 1)
+        shown = plan.screening
     cleaned = []
-    for item in shown:
-        answer, error = _clean_one(item, list(data.get(field_name(item), [])))
+    for item, name, _tp in shown:
+        values = data.get(name) or ()
+        if len(values) == 1:
+            exact = item.__dict__[_EXACT_ATTR].get(values[0])
+            if exact is not None:
+                value, not_applicable, choice, record = exact
+                cleaned.append(
+                    CleanedAnswer(item=item, value=value, not_applicable=not_applicable,
+                                  choices=[choice] if choice is not None else [], record=record)
+                )  # fmt: skip
+                continue
+        answer, error = _clean_one(item, list(values))
         if error:
-            errors[field_name(item)] = [error]
+            errors[name] = [error]
         elif answer is not None:
             cleaned.append(answer)
     return contact_answers_honour_consent(cleaned, errors, field_name=field_name)
@@ -217,6 +295,23 @@ def response_submit(
 ANSWER_FIELDS = ("item", "value", "not_applicable", "text", "choices")
 # The response's columns, in the statement's order.
 _RESPONSE_FIELDS = [f for f in Response._meta.concrete_fields if not f.primary_key]
+
+
+def _taken_as_is(model_field: Any) -> bool:
+    """Whether psycopg takes the field's value as the model holds it on PostgreSQL (integers,
+    strings, dates and times, booleans, UUIDs, foreign keys to those): preparing each value
+    through the field costs more than the rest of the write's parameters together. JSON and
+    addresses, and anything else, go through `get_db_prep_save`."""
+    if isinstance(model_field, models.ForeignKey):
+        return _taken_as_is(model_field.target_field)
+    return isinstance(
+        model_field,
+        (models.IntegerField, models.CharField, models.DateField, models.BooleanField,
+         models.UUIDField),
+    )  # fmt: skip
+
+
+_RESPONSE_AS_IS = [_taken_as_is(f) for f in _RESPONSE_FIELDS]
 _INSERT_SQL: dict[str, str] = {}
 
 
@@ -278,18 +373,16 @@ def _insert_postgresql(
     """
     fields = _RESPONSE_FIELDS
     params: list[Any] = [
-        f.get_db_prep_save(getattr(response, f.attname), connection) for f in fields
-    ]
+        getattr(response, f.attname) if as_is
+        else f.get_db_prep_save(getattr(response, f.attname), connection)
+        for f, as_is in zip(fields, _RESPONSE_AS_IS, strict=True)
+    ]  # fmt: skip
     params.append(response.organization_id)
-    params.append(
-        json.dumps(
-            [
-                {"item": a.item.pk, "value": a.value, "not_applicable": a.not_applicable,
-                 "text": a.text, "choices": a.choices}
-                for a in cleaned
-            ]
-        )
-    )  # fmt: skip
+    records = [
+        a.record or _record(a.item.pk, a.value, a.not_applicable, a.text, a.choices)
+        for a in cleaned
+    ]
+    params.append(f"[{','.join(records)}]")
     with _server_binding_cursor(connection) as cursor:
         cursor.execute(_postgresql_insert_sql(connection), params)
         row = cursor.fetchone()
@@ -299,6 +392,13 @@ def _insert_postgresql(
     response._state.adding = False
     response._state.db = connection.alias
     return True
+
+
+def _record(item_id: int, value: int | None, na: bool, text: str, choices: list[str]) -> str:
+    """One answer as a JSON record of the write (ANSWER_FIELDS)."""
+    return json.dumps(
+        {"item": item_id, "value": value, "not_applicable": na, "text": text, "choices": choices}
+    )
 
 
 def _server_binding_cursor(connection: Any) -> Any:
@@ -366,8 +466,11 @@ def _queue(response: Response, window: int = 1) -> None:
 
     The first response of a window publishes a processing task due just after the window
     closes, so it finds every response committed in the window; later ones only find the key
-    taken. A broker or cache outage must not fail the respondent: the response is committed and
-    stays unprocessed until the sweeper queues its organisation again.
+    taken. The key holds when that window closes, so a process that finds it taken reads it
+    once and asks no more until then (without that, each of the other web processes paid a
+    cache round trip per submission). A broker or cache outage must not fail the respondent:
+    the response is committed and stays unprocessed until the sweeper queues its organisation
+    again.
     """
     from django.core.cache import cache
 
@@ -382,15 +485,24 @@ def _queue(response: Response, window: int = 1) -> None:
     # and round trip on most submissions at high rates.
     if started - _QUEUED_AT.get(organization_id, float("-inf")) < window:
         return
+    key = f"scoring:queued:{organization_id}"
     with detached_request_id():
         try:
-            if cache.add(f"scoring:queued:{organization_id}", 1, timeout=window):
+            closes = time.time() + window
+            if cache.add(key, closes, timeout=window):
                 # Half a second beyond the window, for clocks of web and worker hosts that
                 # disagree a little.
                 process_response.apply_async(
                     kwargs={"organization_id": organization_id}, countdown=window + 0.5
                 )
                 _QUEUED_AT[organization_id] = started
+                return
+            # Another process's task is due half a second after its window closes: it finds
+            # what this process commits until then.
+            taken = cache.get(key)
+            left = float(taken) - time.time() if isinstance(taken, (int, float)) else 0.0
+            if 0 < left <= window:
+                _QUEUED_AT[organization_id] = started + left - window
         except Exception:
             logger.exception("could not queue processing; the response stays unprocessed")
 

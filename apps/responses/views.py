@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import get_script_prefix, reverse
@@ -98,8 +100,8 @@ def _link_within_limits(
 ) -> SurveyLink | HttpResponse:
     """The token's link, counted against the rate limits; or the page to answer instead.
 
-    The address is counted before anything touches the database. When this process already
-    knows the link, both counts go to the cache in one round trip.
+    The address is counted before anything touches the database. The counts are kept in this
+    process and settled with the shared cache in batches (apps/responses/ratelimit.py).
     """
     address = ("address", ratelimit.address_key(client_ip(request)),
                settings.RESPONDENT_RATE_PER_ADDRESS)  # fmt: skip
@@ -198,8 +200,13 @@ def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
     if not length.isdigit() or int(length) > settings.RESPONDENT_MAX_BODY_BYTES:
         return _simple(request, "bad_request.html", 413, field="body",
                        message=_("The answers are too long to store."))  # fmt: skip
+    fields = _form_fields(request)
+
+    def posted(name: str) -> str:
+        return fields.get(name, [""])[-1]  # the last value, as request.POST.get gives
+
     try:
-        stamp_value = request.POST.get("stamp", "")
+        stamp_value = posted("stamp")
         stamp = signing.loads(stamp_value, salt=STAMP_SALT)
         if stamp.get("l") != link.pk:
             raise signing.BadSignature("stamp of another link")
@@ -211,12 +218,10 @@ def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
         return _simple(request, "bad_request.html", 400, field="version", token=link.token,
                        message=_("This form belongs to another survey."))  # fmt: skip
     version = items[0].version
-    data = {name: request.POST.getlist(name) for name in request.POST if name[:1] == "i"}
-    language = _pick_language(
-        request, version.languages, request.POST.get("switch_lang") or request.POST.get("lang")
-    )
-    step = 2 if request.POST.get("step") == "2" else 1
-    action = request.POST.get("action", "")
+    data = {name: values for name, values in fields.items() if name[:1] == "i"}
+    language = _pick_language(request, version.languages, posted("switch_lang") or posted("lang"))
+    step = 2 if posted("step") == "2" else 1
+    action = posted("action")
 
     def render_step(
         shown_step: int, errors: dict[str, list[str]] | None = None, status: int = 200
@@ -224,14 +229,14 @@ def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
         return _form(request, link, items, stamp_value, language, shown_step, data, errors or {},
                      status)  # fmt: skip
 
-    if request.POST.get("switch_lang"):
+    if posted("switch_lang"):
         return render_step(step)
     if action == "back":
         return render_step(1)
     if action == "next":
         _cleaned, errors = answers_clean(items, data, step=1)
         return render_step(1, errors, 400) if errors else render_step(2)
-    if request.POST.get(HONEYPOT):
+    if posted(HONEYPOT):
         # A bot filled the field people never see: look successful, store nothing.
         return HttpResponseRedirect(_thanks_url(link, language))
     started = float(stamp.get("t", 0))
@@ -267,6 +272,39 @@ def _post(request: HttpRequest, link: SurveyLink) -> HttpResponse:
             secure=request.is_secure(),
         )  # fmt: skip
     return redirect
+
+
+def _form_fields(request: HttpRequest) -> dict[str, list[str]]:
+    """The posted fields, name -> values in order.
+
+    A web form's URL-encoded body is parsed as `request.POST` parses it (same decoding, same
+    limit on the number of fields) but straight into a dict: a QueryDict's bookkeeping per
+    value cost about a fifth of a submission's Python time. Multipart goes through
+    `request.POST`.
+    """
+    if request.content_type != "application/x-www-form-urlencoded":
+        return {name: request.POST.getlist(name) for name in request.POST}
+    encoding = request.encoding or settings.DEFAULT_CHARSET
+    body = request.body
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError:
+        text = body.decode("iso-8859-1")  # what QueryDict does with a misbehaving agent
+    fields: dict[str, list[str]] = {}
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding=encoding,
+                          max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)  # fmt: skip
+    except ValueError as exc:
+        raise TooManyFieldsSent(
+            "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
+        ) from exc
+    for name, value in pairs:
+        values = fields.get(name)
+        if values is None:
+            fields[name] = [value]
+        else:
+            values.append(value)
+    return fields
 
 
 def _thanks_url(link: SurveyLink, language: str) -> str:

@@ -89,3 +89,53 @@ def test_the_write_is_prepared_once_per_connection(customer_link, monkeypatch):
         prepared = [row[0] for row in cursor.fetchall()]
     assert [s for s in prepared if "json_to_recordset" in s], prepared
     assert Response.objects.for_organization(link.organization_id).count() == 4
+
+
+def test_a_process_finding_the_window_taken_asks_the_cache_once_until_it_closes(monkeypatch):
+    """Another process published this window's task: this one reads when the window closes
+    and neither publishes nor asks again until then; after it, it asks again."""
+    import time
+    from types import SimpleNamespace
+
+    from django.core.cache import cache
+
+    from apps.responses import tasks
+
+    published: list[dict] = []
+    monkeypatch.setattr(tasks.process_response, "apply_async", lambda **kw: published.append(kw))
+    cache.set("scoring:queued:77", time.time() + 0.8, timeout=1)  # the other process's window
+    calls: list[str] = []
+    for name in ("add", "get"):
+        monkeypatch.setattr(cache, name, _counting(getattr(cache, name), name, calls))
+    response = SimpleNamespace(organization_id=77, pk=1)
+    for _ in range(5):
+        services._queue(response)
+    assert calls == ["add", "get"] and not published
+    services._QUEUED_AT[77] -= 1  # the other window has closed
+    cache.delete("scoring:queued:77")
+    services._queue(response)
+    assert calls == ["add", "get", "add"] and len(published) == 1
+
+
+def _counting(method, name, calls):
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return method(*args, **kwargs)
+
+    return counted
+
+
+@pytest.mark.postgres
+def test_the_values_the_write_takes_as_they_are_equal_what_the_fields_would_prepare(
+    client, customer_link
+):
+    hidden = open_form(client, customer_link)
+    assert submit(client, customer_link, full_answers(customer_link), hidden).status_code == 302
+    stored = Response.objects.for_organization(customer_link.organization_id).get()
+    stored.processed_at = timezone.now()  # every column with a value
+    as_is = [f for f, taken in zip(services._RESPONSE_FIELDS, services._RESPONSE_AS_IS,
+                                   strict=True) if taken]  # fmt: skip
+    assert {f.name for f in as_is} >= {"organization", "idempotency_key", "submitted_at"}
+    for f in as_is:
+        value = getattr(stored, f.attname)
+        assert value == f.get_db_prep_save(value, connection), f.name

@@ -622,3 +622,27 @@ def test_many_addresses_of_one_ipv6_64_share_one_allowance(client, customer_link
     assert 429 in statuses[5:]
     # Another /64 is another client.
     assert client.get(f"/s/{customer_link.token}/", REMOTE_ADDR="2001:db8:9::1").status_code == 200
+
+
+def test_a_link_paused_by_another_process_closes_here_within_the_link_cache_bound(
+    client, customer_link, monkeypatch
+):
+    """Another web process pauses the link (no signal reaches this one): this process keeps its
+    cached link for at most LINK_CACHE_SECONDS, then answers 410 to the form and its posts."""
+    from types import SimpleNamespace
+
+    from apps.distribution.models import SurveyLink
+    from apps.responses import selectors
+
+    clock = [1000.0]
+    monkeypatch.setattr(selectors, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    hidden = open_form(client, customer_link)  # cached here now
+    SurveyLink.objects.for_organization(customer_link.organization_id).filter(
+        pk=customer_link.pk
+    ).update(status="paused")  # an UPDATE: no post_save, as if saved in another process
+    clock[0] += selectors.LINK_CACHE_SECONDS - 0.1
+    assert client.get(f"/s/{customer_link.token}/").status_code == 200  # still within the bound
+    clock[0] += 0.2
+    assert client.get(f"/s/{customer_link.token}/").status_code == 410
+    assert submit(client, customer_link, full_answers(customer_link), hidden).status_code == 410
+    assert not _responses(customer_link).exists()
