@@ -115,59 +115,123 @@ class StaffPartition:
         return atom
 
 
-def _blocks(monthly: Mapping[date, int], k: int) -> list[tuple[date, date]]:
-    if not monthly:
-        return []
-    all_months = months(min(monthly), max(monthly))
+Counts = Mapping[Hashable, int]  # cell -> employee answers
+
+
+def _add(total: dict[Hashable, int], counts: Counts) -> None:
+    for cell, n in counts.items():
+        total[cell] = total.get(cell, 0) + n
+
+
+def _sufficient(counts: Counts, k: int) -> bool:
+    """Whether a group of answers may stand as an atom: k employees at least, and every cell
+    it has answers in with k of them or more (else the cell would be withheld wherever the
+    atom is counted)."""
+    return bool(counts) and max(counts.values()) >= k and all(n >= k for n in counts.values() if n)
+
+
+# Block lengths tried, in months (calendar-aligned: months, quarters, half-years, years), and
+# the share of employee answers that must fall in units holding k on their own within a block
+# for a length to do: shorter blocks show staff figures closer to the period asked, longer ones
+# let more units (teams, stores) show on their own.
+BLOCK_MONTHS = (1, 3, 6, 12)
+SUFFICIENT_SHARE = 0.8
+
+
+def _chunks(first: date, last: date, length: int) -> list[list[date]]:
+    """Calendar-aligned runs of `length` months covering first..last."""
+    chunks: list[list[date]] = []
+    for month in months(first, last):
+        if not chunks or (month.year * 12 + month.month - 1) % length == 0:
+            chunks.append([])
+        chunks[-1].append(month)
+    return chunks
+
+
+def _merged(
+    chunks: list[list[date]], monthly: Mapping[date, Counts], k: int
+) -> list[tuple[date, date]]:
+    """Chunks joined until each holds k employees (a trailing one still short joins the one
+    before it); chunks without answers stay on their own."""
     blocks: list[list[date]] = []
     current: list[date] = []
-    weight = 0
-    for month in all_months:
-        current.append(month)
-        weight += monthly.get(month, 0)
-        if weight >= k:
+    counts: dict[Hashable, int] = {}
+    for chunk in chunks:
+        chunk_counts: dict[Hashable, int] = {}
+        for month in chunk:
+            _add(chunk_counts, monthly.get(month, {}))
+        if not current and not any(chunk_counts.values()):
+            blocks.append(chunk)
+            continue
+        current.extend(chunk)
+        _add(counts, chunk_counts)
+        if _sufficient(counts, k):
             blocks.append(current)
-            current, weight = [], 0
+            current, counts = [], {}
     if current:
-        if blocks and weight > 0:
-            blocks[-1].extend(current)
-        elif blocks:
-            # Trailing months without answers: blocks of their own, nothing to hide.
-            blocks.extend([m] for m in current)
+        with_data = [i for i, block in enumerate(blocks) if any(monthly.get(m) for m in block)]
+        if with_data and any(counts.values()):
+            last = with_data[-1]
+            joined = [m for block in blocks[last:] for m in block] + current
+            blocks = [*blocks[:last], joined]
         else:
             blocks.append(current)
     return [(block[0], block[-1]) for block in blocks]
 
 
+def _blocks(
+    unit_cells: Mapping[UnitMonth, Counts], monthly: Mapping[date, Counts], k: int
+) -> list[tuple[date, date]]:
+    if not monthly:
+        return []
+    first, last = min(monthly), max(monthly)
+    blocks: list[tuple[date, date]] = []
+    for length in BLOCK_MONTHS:
+        blocks = _merged(_chunks(first, last, length), monthly, k)
+        per_unit: dict[tuple[int, Unit], dict[Hashable, int]] = defaultdict(dict)
+        for (q, s, month), counts in unit_cells.items():
+            index = next(i for i, (a, b) in enumerate(blocks) if a <= month <= b)
+            _add(per_unit[(index, (q, s))], counts)
+        weights = {key: max(counts.values(), default=0) for key, counts in per_unit.items()}
+        total = sum(weights.values())
+        alone = sum(weights[key] for key, counts in per_unit.items() if _sufficient(counts, k))
+        if total == 0 or alone >= SUFFICIENT_SHARE * total:
+            break
+    return blocks
+
+
+def _summed(units: Iterable[Unit], counts: Mapping[Unit, Counts]) -> dict[Hashable, int]:
+    total: dict[Hashable, int] = {}
+    for unit in units:
+        _add(total, counts.get(unit, {}))
+    return total
+
+
 def _pool(
     units: list[Unit],
-    weights: Mapping[Unit, int],
+    counts: Mapping[Unit, Counts],
     keys: Mapping[Unit, tuple[Any, ...]],
     depth: int,
     k: int,
 ) -> tuple[list[list[Unit]], list[Unit]]:
-    """Atoms of `units` (grouped by their key from `depth` on) and the leftover under k."""
-    if len(units) == 1 or all(keys[u][depth:] == keys[units[0]][depth:] for u in units):
-        atoms: list[list[Unit]] = []
-        leftover: list[Unit] = []
+    """Atoms of `units` (grouped by their key from `depth` on) and what is left insufficient."""
+    atoms: list[list[Unit]] = []
+    leftover: list[Unit] = []
+    if len(units) == 1 or depth >= len(keys[units[0]]):
         for unit in units:
-            if weights.get(unit, 0) >= k:
+            if _sufficient(counts.get(unit, {}), k):
                 atoms.append([unit])
             else:
                 leftover.append(unit)
-        if leftover and sum(weights.get(u, 0) for u in leftover) >= k:
-            atoms.append(leftover)
-            leftover = []
-        return atoms, leftover
-    groups: dict[Any, list[Unit]] = defaultdict(list)
-    for unit in units:
-        groups[keys[unit][depth]].append(unit)
-    atoms, leftover = [], []
-    for value in sorted(groups, key=str):
-        sub_atoms, sub_leftover = _pool(groups[value], weights, keys, depth + 1, k)
-        atoms.extend(sub_atoms)
-        leftover.extend(sub_leftover)
-    if leftover and sum(weights.get(u, 0) for u in leftover) >= k:
+    else:
+        groups: dict[Any, list[Unit]] = defaultdict(list)
+        for unit in units:
+            groups[keys[unit][depth]].append(unit)
+        for value in sorted(groups, key=str):
+            sub_atoms, sub_leftover = _pool(groups[value], counts, keys, depth + 1, k)
+            atoms.extend(sub_atoms)
+            leftover.extend(sub_leftover)
+    if leftover and _sufficient(_summed(leftover, counts), k):
         atoms.append(leftover)
         leftover = []
     return atoms, leftover
@@ -176,43 +240,44 @@ def _pool(
 def build_partition(
     *,
     k: int,
-    weights: Mapping[UnitMonth, int],
+    unit_cells: Mapping[UnitMonth, Counts],
     set_values: Mapping[int, Mapping[str, Any]],
 ) -> StaffPartition:
-    """The atoms of a journey's employee answers from their weights per unit and month (how
-    many employees answered, at most) and the attribute sets' values. Filter-independent."""
+    """The atoms of a journey's employee answers from their counts per unit, month and cell
+    (`unit_cells`, the whole history) and the attribute sets' values. Filter-independent."""
     k = max(int(k), 1)
-    monthly: dict[date, int] = defaultdict(int)
-    for (_q, _s, month), weight in weights.items():
-        monthly[month] += max(int(weight), 0)
-    blocks = _blocks(monthly, k)
+    monthly: dict[date, dict[Hashable, int]] = defaultdict(dict)
+    for (_q, _s, month), counts in unit_cells.items():
+        _add(monthly[month], counts)
+    blocks = _blocks(unit_cells, monthly, k)
     # Coarse attributes first: a filter on a region then keeps its pools whole more often than
     # one on a store would.
     distinct: dict[str, set[str]] = defaultdict(set)
-    for set_id in {s for _q, s, _m in weights}:
+    for set_id in {s for _q, s, _m in unit_cells}:
         for name, value in (set_values.get(set_id) or {}).items():
             distinct[name].add(str(value))
     order = sorted(distinct, key=lambda name: (len(distinct[name]), name))
     atom_of: dict[tuple[int, Unit], int] = {}
     next_id = 0
     for index, (first, last) in enumerate(blocks):
-        block_weights: dict[Unit, int] = defaultdict(int)
-        for (q, s, month), weight in weights.items():
+        block_counts: dict[Unit, dict[Hashable, int]] = defaultdict(dict)
+        for (q, s, month), counts in unit_cells.items():
             if first <= month <= last:
-                block_weights[(q, s)] += max(int(weight), 0)
-        units = sorted(block_weights)
+                _add(block_counts[(q, s)], counts)
+        units = sorted(block_counts)
         if not units:
             continue
         keys = {
-            (q, s): (q, *(str((set_values.get(s) or {}).get(name, "")) for name in order), s)
+            (q, s): (q, *(str((set_values.get(s) or {}).get(name, "")) for name in order))
             for q, s in units
         }
-        atoms, leftover = _pool(units, block_weights, keys, 0, k)
+        atoms, leftover = _pool(units, block_counts, keys, 0, k)
         if leftover:
+            # Secondary suppression: what is still too small joins the smallest atom.
             if atoms:
                 smallest = min(
                     range(len(atoms)),
-                    key=lambda i: (sum(block_weights[u] for u in atoms[i]), i),
+                    key=lambda i: (max(_summed(atoms[i], block_counts).values()), i),
                 )
                 atoms[smallest] = atoms[smallest] + leftover
             else:

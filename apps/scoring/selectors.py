@@ -526,7 +526,7 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
     items: dict[anonymity.UnitMonth, dict[str, dict[tuple[int, int, int], int]]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    weights: dict[anonymity.UnitMonth, int] = defaultdict(int)
+    cell_counts: dict[anonymity.UnitMonth, dict[Any, int]] = defaultdict(dict)
     for row in touchpoint_rows.union(item_rows, all=True):
         q_id, set_id, values, month, tp_id, key, lo, hi, value, answers, total, total_sq = row
         if isinstance(month, datetime):
@@ -539,13 +539,15 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
             continue
         if key:
             items[unit][key][(lo, hi, value)] = int(answers)
+            cell = ("item", key)
+            cell_counts[unit][cell] = cell_counts[unit].get(cell, 0) + int(answers)
         else:
             touchpoints[unit][tp_id] = Moments(
                 int(answers), float(total or 0), float(total_sq or 0)
             )
-            weights[unit] = max(weights[unit], int(answers))
+            cell_counts[unit][("touchpoint", tp_id)] = int(answers)
     partition = anonymity.build_partition(
-        k=organization.employee_anonymity_min, weights=weights, set_values=set_values
+        k=organization.employee_anonymity_min, unit_cells=cell_counts, set_values=set_values
     )
     return StaffData(
         partition=partition,
