@@ -112,12 +112,16 @@ class JourneyDashboard(DashboardBase):
         journey = self.journey(journey_id)
         choices = comparison.segment_choices(organization=self.organization, journey=journey)
         flt, errors, preset = self.report_filter(journey, choices.values)
+        # Read once for the report and the comparisons: every employee figure is released
+        # through it (apps.scoring.anonymity).
+        staff = scoring.staff_data(organization=self.organization, journey=journey)
         report = scoring.gap_report(
             organization=self.organization,
             journey=journey,
             report_filter=flt,
             with_trend=True,
             known_sets=choices.sets,
+            staff=staff,
         )
         nps = next((row for row in report.outcomes if row.item_key == "nps"), None)
         previous_nps = (
@@ -140,6 +144,7 @@ class JourneyDashboard(DashboardBase):
             choices=choices,
             compare=compare if compare in choices.values and compare not in flt.attributes else "",
             unit=unit if unit in choices.values else "",
+            staff=staff,
         )
         context = {
             "journey": journey,

@@ -199,6 +199,12 @@ class GapReportSerializer(serializers.Serializer):
     journey_mean = serializers.FloatField(**_FLOAT)
     top_priorities = PrioritySerializer(many=True)
     suppressed_cells = serializers.IntegerField()
+    withheld_by_difference = serializers.IntegerField(
+        help_text=(
+            "Of the withheld employee cells, those withheld because a difference with another "
+            "filter's figures would single out fewer employees than the anonymity threshold."
+        )
+    )
     employee_from = serializers.DateField(
         allow_null=True,
         help_text=(

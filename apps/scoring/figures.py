@@ -207,6 +207,9 @@ class GapReport:
     journey_mean: float | None  # plain mean of those scores (the weak-link reference)
     top_priorities: list[Priority]
     suppressed_cells: int  # how many employee cells were withheld
+    # Of those, how many because a difference with another filter's figures would single out
+    # fewer employees than the threshold (apps.scoring.anonymity).
+    withheld_by_difference: int = 0
     # The days the employee figures cover: the period snapped outwards to whole months and
     # staff blocks (apps.scoring.anonymity); None when the report was built without it.
     employee_from: date | None = None

@@ -53,6 +53,7 @@ class _SuppressionCounter:
     def __init__(self, settings: ScoringSettings) -> None:
         self.settings = settings
         self.count = 0
+        self.by_difference = 0
 
     def employee_cell(
         self, moments: Moments, counts: ValueCounts | None = None, withheld: str = ""
@@ -60,6 +61,7 @@ class _SuppressionCounter:
         cell = arithmetic.employee_cell_stats(moments, self.settings, counts, withheld)
         if cell.suppressed:
             self.count += 1
+            self.by_difference += cell.suppressed_reason == "difference"
         return cell
 
 
@@ -253,6 +255,7 @@ def build_gap_report(inp: GapReportInput) -> GapReport:
         journey_mean=journey_mean,
         top_priorities=_top_priorities(priorities, settings),
         suppressed_cells=suppression.count,
+        withheld_by_difference=suppression.by_difference,
         employee_from=inp.employee_from,
         employee_to=inp.employee_to,
     )

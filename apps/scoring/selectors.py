@@ -22,6 +22,7 @@ from django.db.models import (
     DateField,
     FloatField,
     IntegerField,
+    JSONField,
     QuerySet,
     Sum,
     Value,
@@ -334,6 +335,7 @@ def derived_importance(
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int] | None,
+    version: int | None = None,
 ) -> dict[int, tuple[float | None, int]]:
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
     answer under the filter (SCORING.md section 6).
@@ -344,7 +346,8 @@ def derived_importance(
     reads the customers' RespondentScore rows of its sets. Cached until the journey's
     ScoringState version changes, that is until new data arrives.
     """
-    version = scoring_version(organization=organization, journey=journey)
+    if version is None:
+        version = scoring_version(organization=organization, journey=journey)
     key = importance_cache_key(organization, journey, report_filter, version)
     cached = cache.get(key)
     if cached is not None:
@@ -406,6 +409,7 @@ class StaffData:
     history, and the atoms they are partitioned into (apps.scoring.anonymity). Every employee
     figure a report, a comparison, a series or an export shows is released through it."""
 
+    version: int  # the journey's ScoringState version, read along (0 before any data)
     partition: anonymity.StaffPartition
     set_values: dict[int, dict[str, Any]]
     touchpoints: dict[anonymity.UnitMonth, dict[int, Moments]]
@@ -527,8 +531,33 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
         lambda: defaultdict(dict)
     )
     cell_counts: dict[anonymity.UnitMonth, dict[Any, int]] = defaultdict(dict)
-    for row in touchpoint_rows.union(item_rows, all=True):
+    # The journey's scoring version (what cached importance is valid for) rides along as a row
+    # of its own: one round trip fewer than `scoring_version`.
+    version_row = (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .order_by()
+        .values_list(
+            Value(0, output_field=IntegerField()),
+            Value(0, output_field=IntegerField()),
+            Value(None, output_field=JSONField()),
+            Value(None, output_field=DateField()),
+            zero,
+            Value("", output_field=CharField()),
+            zero,
+            zero,
+            zero,
+            "version",
+            nothing,
+            nothing,
+        )
+    )
+    version = 0
+    for row in touchpoint_rows.union(item_rows, version_row, all=True):
         q_id, set_id, values, month, tp_id, key, lo, hi, value, answers, total, total_sq = row
+        if month is None:
+            version = int(answers or 0)
+            continue
         if isinstance(month, datetime):
             month = month.date()
         unit = (int(q_id), int(set_id), month)
@@ -550,6 +579,7 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
         k=organization.employee_anonymity_min, unit_cells=cell_counts, set_values=set_values
     )
     return StaffData(
+        version=version,
         partition=partition,
         set_values=set_values,
         touchpoints=dict(touchpoints),
@@ -585,7 +615,11 @@ def gap_report_input(
         organization, journey, report_filter, set_ids, with_previous=with_trend
     )
     importance = derived_importance(
-        organization=organization, journey=journey, report_filter=report_filter, set_ids=set_ids
+        organization=organization,
+        journey=journey,
+        report_filter=report_filter,
+        set_ids=set_ids,
+        version=staff.version,
     )
     staff_touchpoints, staff_items, withheld = staff.report_cells(
         report_filter, [tp.id for tp in shape.touchpoints], shape.item_keys

@@ -231,7 +231,6 @@ def test_touchpoint_series(viewer_api, scoring_journey, rows):
     for point in data["points"]:
         start, end = point["period_start"], point["period_end"]
         customers = raw_scores(rows, "customer", tp, lambda r, s=start, e=end: s <= str(r.day) <= e)
-        employees = raw_scores(rows, "employee", tp, lambda r, s=start, e=end: s <= str(r.day) <= e)
         assert point["customer"]["n"] == len(customers)
         if customers:
             assert point["customer"]["mean"] == pytest.approx(fmean(customers))

@@ -245,18 +245,18 @@ def _sql(queries) -> str:
 def test_gap_report_reads_a_fixed_number_of_queries_and_never_the_answers(data):
     with CaptureQueriesContext(connection) as cold:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    # items, touchpoints, employee units (staff_data), item counts, touchpoint moments,
-    # scoring version, respondent scores
-    assert len(cold) == 7
+    # items, touchpoints, employee units with the scoring version (staff_data), item counts,
+    # touchpoint moments, respondent scores
+    assert len(cold) == 6
     with CaptureQueriesContext(connection) as warm:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    assert len(warm) == 6  # importance from the cache
+    assert len(warm) == 5  # importance from the cache
     segmented = ReportFilter(PERIOD.date_from, PERIOD.date_to, {"store": ["Helsinki"]})
     with CaptureQueriesContext(connection) as filtered:
         selectors.gap_report(
             organization=data.org, journey=data.journey, report_filter=segmented, with_trend=True
         )
-    assert len(filtered) == 8  # + the attribute sets; the trend shares the moments' query
+    assert len(filtered) == 7  # + the attribute sets; the trend shares the moments' query
     for queries in (cold, warm, filtered):
         assert Answer._meta.db_table not in _sql(queries)
         assert Response._meta.db_table not in _sql(queries)
@@ -439,7 +439,6 @@ def test_touchpoint_series_equals_the_raw_answers_per_period(data, interval):
     for point in points:
         flt = ReportFilter(max(point.period_start, PERIOD.date_from), point.period_end)
         customers = raw_touchpoint(data.respondents, flt, "customer", tp.pk)
-        employees = raw_touchpoint(data.respondents, flt, "employee", tp.pk)
         assert point.customer.n == len(customers)
         if customers:
             assert point.customer.mean == pytest.approx(fmean(customers), abs=1e-9)
