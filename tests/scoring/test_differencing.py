@@ -188,6 +188,20 @@ def test_the_pdf_says_why_and_which_months(org, scoring_journey, staff):
         html = " ".join(render_to_string(gap_pdf.TEMPLATE, context).split())
     assert "Staff figures cover 2026-03-01 to 2026-03-31" in html
     assert "reveal a few employees by difference" in html
+    assert "by difference" in html and "1 staff figure is withheld" not in html
+    with translation.override("fi"):
+        context = gap_pdf.gap_report_context(
+            organization=org,
+            journey=scoring_journey,
+            report=report,
+            period=(flt.date_from, flt.date_to),
+            language="fi",
+            filters_description="team: b, c, d",
+        )
+        html = " ".join(render_to_string(gap_pdf.TEMPLATE, context).split())
+    assert "Henkilöstön luvut kattavat ajan 2026-03-01 – 2026-03-31" in html
+    assert "paljastaisivat erotuksena muutaman työntekijän" in html
+    assert "henkilöstön lukua jätetään näyttämättä" in html
 
 
 def test_the_export_cannot_be_differenced(org, scoring_journey, staff):
