@@ -221,8 +221,13 @@ class TouchpointDashboard(DashboardBase):
     def get(self, request: HttpRequest, journey_id: int, touchpoint_id: int) -> HttpResponse:
         journey = self.journey(journey_id)
         flt, errors, preset = self.report_filter(journey)
+        staff = scoring.staff_data(organization=self.organization, journey=journey)
         report = scoring.gap_report(
-            organization=self.organization, journey=journey, report_filter=flt, with_trend=True
+            organization=self.organization,
+            journey=journey,
+            report_filter=flt,
+            with_trend=True,
+            staff=staff,
         )
         row = next((r for r in report.touchpoints if r.touchpoint_id == touchpoint_id), None)
         if row is None:
@@ -239,6 +244,7 @@ class TouchpointDashboard(DashboardBase):
             touchpoint=touchpoint,
             report_filter=flt,
             interval=interval,  # type: ignore[arg-type]
+            staff=staff,
         )
         search = request.GET.get("q", "").strip()[:100]
         comments = response_selectors.touchpoint_comments(

@@ -8,14 +8,17 @@ under k is not enough: "all units" minus "all units but one" isolates the one un
 The rule here is sound by linear algebra. The employee answers of a journey are partitioned into
 **atoms** that depend on the data only, never on the filter being viewed:
 
-- time: calendar months (the organisation's time zone) grouped into **blocks**, from the first
-  month with employee answers on, each block closed once it holds k employees (a trailing block
-  still under k joins the block before it);
+- time: calendar-aligned **blocks** of 1, 3, 6 or 12 months (the shortest length that leaves
+  at least 80% of the employee answers in units holding k on their own; `BLOCK_MONTHS`), from
+  the first month with employee answers on; a block still under k joins the next one (a
+  trailing one the one before it);
 - within a block: the (questionnaire, attribute set) units with employee answers, pooled along a
   fixed hierarchy (questionnaire, then attributes from the fewest distinct values to the most),
-  so that a unit with k or more employees is an atom of its own and smaller ones are pooled with
-  their nearest relatives until the pool holds k; what is still under k at the top joins the
-  smallest atom of the block (secondary suppression).
+  so that a unit holding k is an atom of its own and smaller ones are pooled with their nearest
+  relatives until the pool holds k; what is still under k at the top joins the smallest atom of
+  the block (secondary suppression). "Holding k" means k employees and, in every cell (item or
+  touchpoint) it has answers in, k answers or none, so that atoms seldom fail the cell check
+  below.
 
 A filter's employee figures cover the blocks its period touches, whole (the period snapped
 outwards: `StaffPartition.window`). For one cell (an item or a touchpoint score), the figure is
@@ -25,11 +28,10 @@ Every released figure of that cell is then a sum over whole atoms of at least k 
 linear combination of released figures (of any filters) is a combination of such atom sums: no
 difference of them can single out fewer than k employees.
 
-The weights that shape blocks and pools are the employees' touchpoint n (the most of any
-touchpoint per unit and month): only how much is withheld depends on them, never soundness,
-which the per-cell check carries alone. The atoms change as new answers arrive: comparing what
-the page showed yesterday with what it shows today reveals the new answers by difference (the
-README says so).
+How blocks and pools are shaped (the counts per unit, month and cell) decides only how much is
+withheld, never soundness, which the per-cell check carries alone. The atoms change as new
+answers arrive: comparing what the page showed yesterday with what it shows today reveals the
+new answers by difference (the README says so).
 """
 
 from collections import defaultdict

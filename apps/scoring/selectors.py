@@ -651,9 +651,11 @@ def gap_report(
     staff: StaffData | None = None,
 ) -> GapReport:
     """The gap report of SCORING.md for a journey under a filter, from the aggregates:
-    six queries (seven with segment attributes unless `known_sets` holds every attribute set of
-    the organisation, see `attribute_set_ids`; five when the caller has read `staff_data`),
-    one more when importance is not cached."""
+    five queries (the journey's shape, `staff_data` with the scoring version, customers' item
+    counts and moments; six with segment attributes unless `known_sets` holds every attribute
+    set of the organisation, see `attribute_set_ids`; four when the caller passes `staff`), one
+    more when importance is not cached. Employee figures follow the differencing rule
+    (apps.scoring.anonymity)."""
     return build_gap_report(
         gap_report_input(
             organization=organization,
@@ -700,6 +702,7 @@ def touchpoint_series(
     touchpoint: Touchpoint,
     report_filter: ReportFilter,
     interval: Interval = "week",
+    staff: StaffData | None = None,
 ) -> list[SeriesPoint]:
     """The touchpoint's customer and employee score per day, week (from Monday) or month over
     the filter's period, every period present (empty ones with n = 0): two queries.
@@ -726,7 +729,8 @@ def touchpoint_series(
             int(n or 0), float(total or 0), float(total_sq or 0)
         )
     settings = scoring_settings(organization)
-    staff = staff_data(organization=organization, journey=journey)
+    if staff is None:
+        staff = staff_data(organization=organization, journey=journey)
     points = []
     start = period_start(report_filter.date_from, interval)
     while start <= report_filter.date_to:
