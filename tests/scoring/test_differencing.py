@@ -199,7 +199,7 @@ def test_the_pdf_says_why_and_which_months(org, scoring_journey, staff):
             filters_description="team: b, c, d",
         )
         html = " ".join(render_to_string(gap_pdf.TEMPLATE, context).split())
-    assert "Henkilöstön luvut kattavat ajan 2026-03-01 – 2026-03-31" in html
+    assert "Henkilöstön luvut kattavat ajan 2026-03-01 \u2013 2026-03-31" in html
     assert "paljastaisivat erotuksena muutaman työntekijän" in html
     assert "henkilöstön lukua jätetään näyttämättä" in html
 
