@@ -22,7 +22,6 @@ from django.db.models import (
     DateField,
     FloatField,
     IntegerField,
-    JSONField,
     QuerySet,
     Sum,
     Value,
@@ -409,7 +408,7 @@ class StaffData:
     history, and the atoms they are partitioned into (apps.scoring.anonymity). Every employee
     figure a report, a comparison, a series or an export shows is released through it."""
 
-    version: int  # the journey's ScoringState version, read along (0 before any data)
+    version: int  # the journey's ScoringState version it was read at (0 before any data)
     partition: anonymity.StaffPartition
     set_values: dict[int, dict[str, Any]]
     touchpoints: dict[anonymity.UnitMonth, dict[int, Moments]]
@@ -480,6 +479,30 @@ class StaffData:
 
 
 def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
+    """The journey's employee units and their atoms (`StaffData`), cached until the journey's
+    ScoringState changes, that is until new data arrives: one query when cached (the state),
+    two after new data (`_staff_data_read`)."""
+    state = (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .values_list("version", "updated_at")
+        .first()
+    )
+    version, updated_at = state if state else (0, None)
+    # The state's time too: ids (and so versions) are reused after a rolled-back transaction.
+    key = (
+        f"scoring:staff:v1:{organization.pk}:{journey.pk}:{version}:"
+        f"{updated_at.isoformat() if updated_at else '-'}:{organization.employee_anonymity_min}"
+    )
+    cached = cache.get(key)
+    if isinstance(cached, StaffData):
+        return cached
+    staff = _staff_data_read(organization=organization, journey=journey, version=version)
+    cache.set(key, staff, IMPORTANCE_CACHE_SECONDS)
+    return staff
+
+
+def _staff_data_read(*, organization: Organization, journey: Journey, version: int) -> StaffData:
     """The journey's employee aggregates per questionnaire, attribute set and month, touchpoint
     moments and item counts together: one query (a union of the two per-set tables, employees
     only, grouped by month), whose size grows with the employee units and months, not with the
@@ -531,33 +554,8 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
         lambda: defaultdict(dict)
     )
     cell_counts: dict[anonymity.UnitMonth, dict[Any, int]] = defaultdict(dict)
-    # The journey's scoring version (what cached importance is valid for) rides along as a row
-    # of its own: one round trip fewer than `scoring_version`.
-    version_row = (
-        ScoringState.objects.for_organization(organization)
-        .filter(journey=journey)
-        .order_by()
-        .values_list(
-            Value(0, output_field=IntegerField()),
-            Value(0, output_field=IntegerField()),
-            Value(None, output_field=JSONField()),
-            Value(None, output_field=DateField()),
-            zero,
-            Value("", output_field=CharField()),
-            zero,
-            zero,
-            zero,
-            "version",
-            nothing,
-            nothing,
-        )
-    )
-    version = 0
-    for row in touchpoint_rows.union(item_rows, version_row, all=True):
+    for row in touchpoint_rows.union(item_rows, all=True):
         q_id, set_id, values, month, tp_id, key, lo, hi, value, answers, total, total_sq = row
-        if month is None:
-            version = int(answers or 0)
-            continue
         if isinstance(month, datetime):
             month = month.date()
         unit = (int(q_id), int(set_id), month)

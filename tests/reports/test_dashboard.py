@@ -225,20 +225,23 @@ def test_previous_period_nps_and_choices_are_the_selectors(
 
 @pytest.mark.parametrize(
     ("query", "cold"),
-    # The closed-loop panels (alerts, improvement actions) read one query each.
+    # The closed-loop panels (alerts, improvement actions) read one query each. The employee
+    # units (apps.scoring.anonymity) are cached like derived importance: read again, one
+    # query, on the first page after new data.
     [
-        ({}, 15),
-        ({"compare": "store", "unit": "team"}, 17),
+        ({}, 16),
+        ({"compare": "store", "unit": "team"}, 18),
         # The filter's attribute sets come from the sets the page has read anyway.
-        ({"compare": "store", "unit": "team", "attr.region": "south"}, 17),
+        ({"compare": "store", "unit": "team", "attr.region": "south"}, 18),
     ],
 )
 def test_the_dashboard_reads_aggregates_in_few_queries(
     viewer_client, org, many_segments, query, cold, django_assert_max_num_queries
 ):
     """At most 15 queries whatever the number of segment values (15 stores compared here)
-    once derived importance is cached; the first read after new data also reads it (one query
-    for the report, one for all the compared values)."""
+    once derived importance and the employee units are cached; the first read after new data
+    also reads them (one query for the report's importance, one for all the compared values,
+    one for the employee units)."""
     from django.core.cache import cache
 
     url = dashboard_url(org, many_segments, **query)

@@ -245,12 +245,12 @@ def _sql(queries) -> str:
 def test_gap_report_reads_a_fixed_number_of_queries_and_never_the_answers(data):
     with CaptureQueriesContext(connection) as cold:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    # items, touchpoints, employee units with the scoring version (staff_data), item counts,
-    # touchpoint moments, respondent scores
-    assert len(cold) == 6
+    # items, touchpoints, scoring state and employee units (staff_data, cached until new data
+    # arrives), item counts, touchpoint moments, respondent scores
+    assert len(cold) == 7
     with CaptureQueriesContext(connection) as warm:
         selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
-    assert len(warm) == 5  # importance from the cache
+    assert len(warm) == 5  # importance and the employee units from the cache
     segmented = ReportFilter(PERIOD.date_from, PERIOD.date_to, {"store": ["Helsinki"]})
     with CaptureQueriesContext(connection) as filtered:
         selectors.gap_report(
@@ -431,7 +431,7 @@ def test_touchpoint_series_equals_the_raw_answers_per_period(data, interval):
             organization=data.org, journey=data.journey, touchpoint=tp, report_filter=PERIOD,
             interval=interval,
         )  # fmt: skip
-    assert len(queries) == 2  # customers' moments, employee units (staff_data)
+    assert len(queries) == 3  # customers' moments, scoring state, employee units (staff_data)
     expected_periods = {"day": 90, "week": 14, "month": 3}[interval]
     assert len(points) == expected_periods
     assert points[-1].period_end == PERIOD.date_to
@@ -457,7 +457,7 @@ def test_nps_summary_splits_customers_and_gives_the_staff_estimate(data):
         row = selectors.nps_summary(
             organization=data.org, journey=data.journey, report_filter=PERIOD
         )
-    assert len(queries) == 4  # items, touchpoints, nps counts, employee units
+    assert len(queries) == 5  # items, touchpoints, nps counts, scoring state, employee units
     for audience, stats_ in (("customer", row.customer_nps), ("employee", row.employee_nps)):
         raw = [r.answers["nps"] for r in chosen(data.respondents, PERIOD, audience)]
         assert stats_.n == len(raw)
@@ -480,7 +480,8 @@ def test_staff_calibration_per_team(data):
         units = selectors.staff_calibration(
             organization=data.org, journey=data.journey, report_filter=PERIOD, attribute="team"
         )
-    assert len(queries) == 5  # attribute sets, items, touchpoints, customers, employees
+    # attribute sets, items, touchpoints, customers, scoring state, employee units
+    assert len(queries) == 6
     by_unit = {u.unit: u for u in units}
     assert set(by_unit) == {"logistics", "sales", "service"}
     assert by_unit["logistics"].suppressed and by_unit["logistics"].mean_abs_gap is None
