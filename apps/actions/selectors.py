@@ -305,7 +305,7 @@ def action_progress(
     *, organization: Organization, action: ImprovementAction, today: date | None = None
 ) -> ActionProgress:
     """The action's cell since it started against its stored baseline, and the touchpoint's
-    series over both periods: the scoring selectors' queries, a fixed number (at most seven)."""
+    series over both periods: the scoring selectors' queries, a fixed number (at most eight)."""
     today = today or organization_today(organization)
     until = max(today, action.started_on)
     current = cell_figures(

@@ -114,12 +114,16 @@ class JourneyDashboard(DashboardBase):
         journey = self.journey(journey_id)
         choices = comparison.segment_choices(organization=self.organization, journey=journey)
         flt, errors, preset = self.report_filter(journey, choices.values)
+        # Read once for the report and the comparisons: every employee figure is released
+        # through it (apps.scoring.anonymity).
+        staff = scoring.staff_data(organization=self.organization, journey=journey)
         report = scoring.gap_report(
             organization=self.organization,
             journey=journey,
             report_filter=flt,
             with_trend=True,
             known_sets=choices.sets,
+            staff=staff,
         )
         nps = next((row for row in report.outcomes if row.item_key == "nps"), None)
         previous_nps = (
@@ -142,6 +146,7 @@ class JourneyDashboard(DashboardBase):
             choices=choices,
             compare=compare if compare in choices.values and compare not in flt.attributes else "",
             unit=unit if unit in choices.values else "",
+            staff=staff,
         )
         context = {
             "journey": journey,
@@ -268,8 +273,13 @@ class TouchpointDashboard(DashboardBase):
     def get(self, request: HttpRequest, journey_id: int, touchpoint_id: int) -> HttpResponse:
         journey = self.journey(journey_id)
         flt, errors, preset = self.report_filter(journey)
+        staff = scoring.staff_data(organization=self.organization, journey=journey)
         report = scoring.gap_report(
-            organization=self.organization, journey=journey, report_filter=flt, with_trend=True
+            organization=self.organization,
+            journey=journey,
+            report_filter=flt,
+            with_trend=True,
+            staff=staff,
         )
         row = next((r for r in report.touchpoints if r.touchpoint_id == touchpoint_id), None)
         if row is None:
@@ -286,6 +296,7 @@ class TouchpointDashboard(DashboardBase):
             touchpoint=touchpoint,
             report_filter=flt,
             interval=interval,  # type: ignore[arg-type]
+            staff=staff,
         )
         search = request.GET.get("q", "").strip()[:100]
         comments = response_selectors.touchpoint_comments(

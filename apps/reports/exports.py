@@ -1,18 +1,22 @@
 """Exports: responses (one row per response) and scores (the gap report's figures), as CSV or
 XLSX, with exact numbers and spreadsheet formulas neutralised.
 
-Employee rows carry no identity: no response id, no time, no link, no language, no duration,
-and they are not in submission order (shuffled within each day), so that nothing in the file can
-be joined back to a person. Under the anonymity threshold they are left out altogether.
+Employee rows carry no identity: no response id, no day or time, no version, no link, no
+language, no duration, and they are not in submission order (shuffled within their staff block),
+so that nothing in the file can be joined back to a person. They follow the differencing rule of
+every employee figure (apps.scoring.anonymity): whole staff blocks, whole atoms of at least k
+employees or none, segment values only as far as the whole atom shares them; else they are left
+out altogether.
 """
 
 import csv
 import io
 import math
 import random
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from datetime import date
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -169,17 +173,106 @@ def _answer_value(answer: Answer) -> Any:
 
 
 def _responses(
-    organization: Organization, journey: Journey, report_filter: ReportFilter, audience: str
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    audience: str,
+    window: tuple[date, date] | None = None,
 ) -> Any:
+    date_from, date_to = window or (report_filter.date_from, report_filter.date_to)
     queryset = Response.objects.for_organization(organization).filter(
         questionnaire__journey=journey,
         audience=audience,
-        submitted_on__gte=report_filter.date_from,
-        submitted_on__lte=report_filter.date_to,
+        submitted_on__gte=date_from,
+        submitted_on__lte=date_to,
     )
     if report_filter.questionnaire_id is not None:
         queryset = queryset.filter(questionnaire_id=report_filter.questionnaire_id)
     return queryset
+
+
+@dataclass
+class _EmployeeRows:
+    """The employee responses an export may carry (see `_employee_rows`)."""
+
+    ids: list[int]
+    withheld: str  # "", "too_few" or "difference"
+    # response id -> (its atom's staff block as "first/last", the segment values and the
+    # questionnaire its whole atom shares)
+    labels: dict[int, tuple[str, dict[str, Any], int | None]]
+
+
+def _employee_rows(
+    organization: Organization, journey: Journey, report_filter: ReportFilter
+) -> _EmployeeRows:
+    """Employee rows follow the differencing rule of every employee figure
+    (apps.scoring.anonymity): they cover whole staff blocks (the period snapped outwards), and
+    they are given only when each atom (a pool of units within a block, at least k employees)
+    is wholly in the filter or wholly out of it, so that no two exports differ by fewer than k
+    employees' rows. A row shows its atom's block instead of its day, and of its segment and
+    questionnaire only what the whole atom shares."""
+    from apps.scoring.anonymity import month_start
+    from apps.scoring.selectors import staff_data
+    from apps.scoring.services import attribute_digest, attribute_values
+
+    staff = staff_data(organization=organization, journey=journey)
+    # Responses do not carry their attribute set: the stored form of the segment names it.
+    set_of = {attribute_digest(values): pk for pk, values in staff.set_values.items()}
+    partition = staff.partition
+    window = staff.window(report_filter)
+    k = partition.k
+    whole_filter = ReportFilter(
+        date_from=report_filter.date_from,
+        date_to=report_filter.date_to,
+        questionnaire_id=None,
+    )
+    members: dict[Any, list[tuple[int, bool, dict[str, Any], int, date]]] = defaultdict(list)
+    for pk, segment, questionnaire_id, day in (
+        _responses(organization, journey, whole_filter, Audience.EMPLOYEE, window)
+        .filter(processed_at__isnull=False)
+        .order_by()
+        .values_list("pk", "segment", "questionnaire_id", "submitted_on")
+        .iterator(chunk_size=CHUNK)
+    ):
+        set_id = set_of.get(attribute_digest(attribute_values(segment or {})))
+        selected = report_filter.questionnaire_id in (None, questionnaire_id) and (
+            report_filter.matches(segment or {})
+        )
+        if set_id is None:
+            # Processed without any scored answer: in no figure and no atom, so left out.
+            continue
+        atom = partition.atom((questionnaire_id, set_id, month_start(day)))
+        members[atom].append((pk, selected, segment or {}, questionnaire_id, day))
+    ids: list[int] = []
+    labels: dict[int, tuple[str, dict[str, Any], int | None]] = {}
+    split = False
+    chosen_total = 0
+    for rows in members.values():
+        chosen = [row for row in rows if row[1]]
+        chosen_total += len(chosen)
+        if not chosen:
+            continue
+        if len(chosen) < len(rows) or len(rows) < k:
+            split = True
+            continue
+        # An atom lies within one block: its first row's day names it.
+        first, last = partition.window(rows[0][4], rows[0][4])
+        block = f"{first.isoformat()}/{last.isoformat()}"
+        shared = {
+            name: value
+            for name, value in rows[0][2].items()
+            if all(row[2].get(name) == value for row in rows)
+        }
+        questionnaires = {row[3] for row in rows}
+        questionnaire = next(iter(questionnaires)) if len(questionnaires) == 1 else None
+        for pk, *_rest in rows:
+            ids.append(pk)
+            labels[pk] = (block, shared, questionnaire)
+    if chosen_total and chosen_total < k:
+        return _EmployeeRows([], "too_few", {})
+    if split:
+        return _EmployeeRows([], "difference", {})
+    return _EmployeeRows(ids, "", labels)
 
 
 @dataclass
@@ -191,6 +284,8 @@ class ResponsesExport:
     employees: int
     employees_withheld: bool
     table: Table
+    # Why employee rows are left out: "too_few" or "difference" ("" when they are given).
+    employees_withheld_reason: str = ""
 
 
 def responses_export(
@@ -210,21 +305,22 @@ def responses_export(
     }
     matching: dict[str, list[int]] = {}
     segment_names: set[str] = set()
-    for audience in (Audience.CUSTOMER, Audience.EMPLOYEE):
-        ids = []
-        for pk, segment in (
-            _responses(organization, journey, report_filter, audience)
-            .order_by("submitted_on", "pk")
-            .values_list("pk", "segment")
-            .iterator(chunk_size=CHUNK)
-        ):
-            if report_filter.matches(segment or {}):
-                ids.append(pk)
-                segment_names.update((segment or {}).keys())
-        matching[audience] = ids
-    employees_withheld = 0 < len(matching[Audience.EMPLOYEE]) < organization.employee_anonymity_min
-    if employees_withheld:
-        matching[Audience.EMPLOYEE] = []
+    ids = []
+    for pk, segment in (
+        _responses(organization, journey, report_filter, Audience.CUSTOMER)
+        .order_by("submitted_on", "pk")
+        .values_list("pk", "segment")
+        .iterator(chunk_size=CHUNK)
+    ):
+        if report_filter.matches(segment or {}):
+            ids.append(pk)
+            segment_names.update((segment or {}).keys())
+    matching[Audience.CUSTOMER] = ids
+    staff_rows = _employee_rows(organization, journey, report_filter)
+    matching[Audience.EMPLOYEE] = staff_rows.ids
+    for _block, shared, _questionnaire in staff_rows.labels.values():
+        segment_names.update(shared)
+    employees_withheld = bool(staff_rows.withheld)
     names = sorted(segment_names)
     total = len(matching[Audience.CUSTOMER]) + len(matching[Audience.EMPLOYEE])
     headers = [
@@ -242,6 +338,7 @@ def responses_export(
 
     def rows() -> Iterator[list[Any]]:
         done = 0
+        employee_rows: list[tuple[str, list[Any]]] = []
         for audience in (Audience.CUSTOMER, Audience.EMPLOYEE):
             employee = audience == Audience.EMPLOYEE
             ids = matching[audience]
@@ -263,43 +360,53 @@ def responses_export(
                     .select_related("version")
                     .order_by("submitted_on", "pk")
                 )
-                built = []
                 for response in responses:
                     values = answers[response.pk]
-                    segment = response.segment or {}
-                    built.append(
-                        (
-                            response.submitted_on,
-                            [
-                                str(response.audience),
-                                None if employee else response.pk,
-                                response.questionnaire_id,
-                                response.version.number,
-                                response.submitted_on.isoformat(),
-                                None
-                                if employee or response.submitted_at is None
-                                else response.submitted_at.isoformat(),
-                                None if employee else response.language,
-                                None if employee else response.duration_seconds,
-                                *(segment.get(name) for name in names),
-                                *(values.get(key) for key in keys),
-                            ],
+                    if employee:
+                        # The atom's block, the questionnaire and segment values the whole
+                        # atom shares: nothing that tells its members apart.
+                        block, shared, questionnaire = staff_rows.labels[response.pk]
+                        employee_rows.append(
+                            (
+                                block,
+                                [
+                                    str(response.audience),
+                                    None,
+                                    questionnaire,
+                                    None,
+                                    block,
+                                    None,
+                                    None,
+                                    None,
+                                    *(shared.get(name) for name in names),
+                                    *(values.get(key) for key in keys),
+                                ],
+                            )
                         )
-                    )
-                if employee:
-                    # Within a day, employee rows come in random order: the order of
-                    # submission (and so of ids) must not survive into the file.
-                    shuffled = []
-                    for _day, group in groupby(built, key=lambda item: item[0]):
-                        day_rows = [row for _d, row in group]
-                        random.SystemRandom().shuffle(day_rows)
-                        shuffled.extend(day_rows)
-                    yield from shuffled
-                else:
-                    yield from (row for _d, row in built)
+                        continue
+                    segment = response.segment or {}
+                    yield [
+                        str(response.audience),
+                        response.pk,
+                        response.questionnaire_id,
+                        response.version.number,
+                        response.submitted_on.isoformat(),
+                        None
+                        if response.submitted_at is None
+                        else response.submitted_at.isoformat(),
+                        response.language,
+                        response.duration_seconds,
+                        *(segment.get(name) for name in names),
+                        *(values.get(key) for key in keys),
+                    ]
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total)
+        # Employee rows in random order within their block: the order of submission (and so
+        # of ids) must not survive into the file.
+        random.SystemRandom().shuffle(employee_rows)
+        employee_rows.sort(key=lambda item: item[0])
+        yield from (row for _block, row in employee_rows)
 
     return ResponsesExport(
         items=items,
@@ -309,6 +416,7 @@ def responses_export(
         employees=len(matching[Audience.EMPLOYEE]),
         employees_withheld=employees_withheld,
         table=Table(_("Responses"), headers, rows()),
+        employees_withheld_reason=staff_rows.withheld,
     )
 
 

@@ -160,6 +160,11 @@ def _trend_note(row: TouchpointRow) -> str:
 
 def _touchpoint_summary(row: TouchpointRow, name: str) -> str:
     gap = row.gap
+    if row.employee.suppressed and row.employee.suppressed_reason == "difference":
+        return _(
+            "Staff figures are withheld: compared with another view they would reveal a few "
+            "employees by difference."
+        )
     if row.employee.suppressed:
         return _("Staff figures are withheld: too few employees answered for their anonymity.")
     if gap.classification == "insufficient_data" or gap.gap is None:

@@ -4,7 +4,10 @@ a request to rescore a journey from its raw answers.
 Reads need `results.view` (viewers included); the journey (and touchpoint) must be the
 organisation's, else 404 as for a missing one. Filters are query parameters (`from`, `to`,
 `questionnaire`, `attr.<name>=<value>`, see apps/scoring/filters.py); a bad one is a 400 naming
-it. Figures are exact (rounding is for display); withheld employee cells say `suppressed`.
+it. Figures are exact (rounding is for display); withheld employee cells say `suppressed` and
+why (`suppressed_reason`). Employee figures cover whole months and staff blocks
+(`employee_from`..`employee_to`) and are released only when no difference with another filter's
+figures can single out fewer employees than the anonymity threshold (apps/scoring/anonymity.py).
 """
 
 import dataclasses
@@ -72,7 +75,18 @@ class CellStatsSerializer(serializers.Serializer):
     top_box = serializers.FloatField(**_FLOAT)
     bottom_box = serializers.FloatField(**_FLOAT)
     suppressed = serializers.BooleanField(
-        help_text="Employee figures withheld: fewer employees than the anonymity threshold."
+        help_text=(
+            "Employee figures withheld: fewer employees than the anonymity threshold, or a "
+            "difference with another filter's figures could single out fewer."
+        )
+    )
+    suppressed_reason = serializers.CharField(
+        help_text=(
+            "Why an employee cell is withheld: too_few (under the anonymity threshold), "
+            "difference (would reveal a group smaller than the threshold by difference with "
+            "another filter), period (a series period shorter than the staff blocks); "
+            "empty when shown."
+        )
     )
 
 
@@ -185,6 +199,23 @@ class GapReportSerializer(serializers.Serializer):
     journey_mean = serializers.FloatField(**_FLOAT)
     top_priorities = PrioritySerializer(many=True)
     suppressed_cells = serializers.IntegerField()
+    withheld_by_difference = serializers.IntegerField(
+        help_text=(
+            "Of the withheld employee cells, those withheld because a difference with another "
+            "filter's figures would single out fewer employees than the anonymity threshold."
+        )
+    )
+    employee_from = serializers.DateField(
+        allow_null=True,
+        help_text=(
+            "First day the employee figures cover: the period snapped outwards to whole "
+            "calendar months and staff blocks, so that no two periods differ by fewer "
+            "employees than the anonymity threshold."
+        ),
+    )
+    employee_to = serializers.DateField(
+        allow_null=True, help_text="Last day the employee figures cover (included)."
+    )
 
 
 class SeriesPointSerializer(serializers.Serializer):

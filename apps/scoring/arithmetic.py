@@ -157,7 +157,7 @@ def cell_stats(moments: Moments, counts: ValueCounts | None = None) -> CellStats
     )
 
 
-def suppressed_cell() -> CellStats:
+def suppressed_cell(reason: str = "too_few") -> CellStats:
     """An employee cell withheld for anonymity: not even n is readable."""
     return CellStats(
         n=None,
@@ -170,6 +170,7 @@ def suppressed_cell() -> CellStats:
         top_box=None,
         bottom_box=None,
         suppressed=True,
+        suppressed_reason=reason,
     )
 
 
@@ -179,8 +180,15 @@ def is_suppressed(employee: Moments, settings: ScoringSettings) -> bool:
 
 
 def employee_cell_stats(
-    moments: Moments, settings: ScoringSettings, counts: ValueCounts | None = None
+    moments: Moments,
+    settings: ScoringSettings,
+    counts: ValueCounts | None = None,
+    withheld: str = "",
 ) -> CellStats:
+    """`withheld`: the reason the differencing rule withholds the cell (apps.scoring.anonymity),
+    whatever its n."""
+    if withheld:
+        return suppressed_cell(withheld)
     if is_suppressed(moments, settings):
         return suppressed_cell()
     return cell_stats(moments, counts)
@@ -271,9 +279,11 @@ def classify(
     return "aligned"
 
 
-def gap_stats(customer: Moments, employee: Moments, settings: ScoringSettings) -> GapStats:
+def gap_stats(
+    customer: Moments, employee: Moments, settings: ScoringSettings, withheld: bool = False
+) -> GapStats:
     """Gap = employee - customer with Welch's figures; nothing of a withheld employee cell."""
-    if is_suppressed(employee, settings):
+    if withheld or is_suppressed(employee, settings):
         return GapStats(
             gap=None,
             t=None,

@@ -46,7 +46,14 @@ from .models import (
     TouchpointDayAggregate,
 )
 from .report import build_calibration, build_gap_report
-from .selectors import IMPORTANCE_CACHE_SECONDS, pair_counts_by_set, spearman_from_counts
+from .selectors import (
+    IMPORTANCE_CACHE_SECONDS,
+    StaffData,
+    pair_counts_by_set,
+    spearman_from_counts,
+    staff_data,
+    unit_cells,
+)
 
 # Declared importance of a touchpoint without aggregates under the filter: it is not counted
 # in any journey score (n = 0 < min_n), so the value never shows.
@@ -246,13 +253,17 @@ def journey_comparison(
     choices: SegmentChoices,
     compare: str = "",
     unit: str = "",
+    staff: StaffData | None = None,
 ) -> Comparison:
     """The journey CX score per value of `compare` (customers and the staff's estimate, each
     value's scores equal to its own gap report's) and the staff calibration per value of
     `unit` (equal to `selectors.staff_calibration`), for the touchpoints of `report`.
 
-    One grouped query of touchpoint moments by attribute set serves both; derived importance
-    per value adds, when not cached, one query grouped by value.
+    One grouped query of customers' touchpoint moments by attribute set serves both; derived
+    importance per value adds, when not cached, one query grouped by value. Employee figures
+    come from `staff` (`selectors.staff_data`, read when not given) under the differencing
+    rule, per value as for its own report: so the shown values' sum against everyone cannot
+    recover a withheld value.
     `compare` must not be one of the filter's attributes (each value would be the filter).
     """
     values = choices.values.get(compare, []) if compare else []
@@ -262,24 +273,19 @@ def journey_comparison(
         for value, flt in filters.items()
     }
     customer_sets: list[int] | None = []
-    unit_sets: list[int] = []
     if unit:
         customer_sets = choices.set_ids(report_filter.without(unit))
-        employee_sets = choices.set_ids(report_filter)
-        unit_sets = [
-            pk
-            for pk, attrs in choices.sets.items()
-            if unit in attrs and (employee_sets is None or pk in set(employee_sets))
-        ]
     if not filters and not unit:
         return Comparison([], [])
+    if staff is None:
+        staff = staff_data(organization=organization, journey=journey)
 
     touchpoint_ids = [row.touchpoint_id for row in report.touchpoints]
     queryset = _period(
         TouchpointDayAggregate.objects.for_organization(organization), journey, report_filter
-    ).filter(touchpoint_id__in=touchpoint_ids)
+    ).filter(touchpoint_id__in=touchpoint_ids, audience="customer")
     if customer_sets is not None:
-        wanted = set(customer_sets) | set(unit_sets)
+        wanted = set(customer_sets)
         wanted.update(pk for ids in segment_sets.values() for pk in ids)
         queryset = queryset.filter(attribute_set_id__in=sorted(wanted))
     # The journey's scoring version (what cached importance is valid for) rides along as an
@@ -329,10 +335,11 @@ def journey_comparison(
     segments = []
     for value in values:
         touchpoint_cells = {
-            (tp_id, audience): moments
-            for audience in ("customer", "employee")
-            for tp_id, moments in summed(segment_sets[value], audience).items()
+            (tp_id, "customer"): moments
+            for tp_id, moments in summed(segment_sets[value], "customer").items()
         }
+        staff_cells, _items, withheld = staff.report_cells(filters[value], touchpoint_ids, [])
+        touchpoint_cells.update(staff_cells)
         segment = build_gap_report(
             GapReportInput(
                 settings=report.settings,
@@ -341,6 +348,7 @@ def journey_comparison(
                 item_cells={},
                 touchpoint_cells=touchpoint_cells,
                 derived_importance=importance.get(value, {}),
+                employee_withheld=withheld,
             )
         )
         segments.append(
@@ -349,16 +357,10 @@ def journey_comparison(
 
     calibration: list[UnitCalibration] = []
     if unit:
-        unit_cells: dict[str, dict[int, Moments]] = defaultdict(lambda: defaultdict(Moments))
-        for set_id in unit_sets:
-            name = str(choices.sets[set_id][unit])
-            for (tp_id, audience), moments in cells.get(set_id, {}).items():
-                if audience == "employee":
-                    unit_cells[name][tp_id] += moments
         calibration = build_calibration(
             report.settings,
             touchpoints,
             summed(customer_sets, "customer"),
-            {name: dict(by_tp) for name, by_tp in unit_cells.items()},
+            unit_cells(staff, report_filter, unit, touchpoint_ids),
         )
     return Comparison(segments, calibration)

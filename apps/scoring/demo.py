@@ -62,7 +62,8 @@ BLIND_SPOT = "Offer"
 HIDDEN_STRENGTH = "Invoicing"
 STORES = {"Helsinki": "Uusimaa", "Tampere": "Pirkanmaa", "Turku": "Varsinais-Suomi"}
 STORE_WEIGHTS = (0.5, 0.3, 0.2)
-# The last team is smaller than the anonymity threshold: calibration withholds it.
+# The last team is smaller than the anonymity threshold: calibration withholds it, and the
+# smallest other team it is pooled with (apps.scoring.anonymity).
 TEAMS = {"Sales": 45, "Customer service": 48, "Logistics": 35, "Finance": 18, "Management": 4}
 COMMENTS = {
     "low": ["The offer took weeks and was hard to read.", "Nobody called me back.",

@@ -5,6 +5,7 @@ them into the output types following SCORING.md exactly; the API and the reports
 """
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Literal
 
 AudienceName = Literal["customer", "employee"]
@@ -82,6 +83,12 @@ class GapReportInput:
     derived_importance: dict[int, tuple[float | None, int]]
     # Same as touchpoint_cells for the previous period of equal length, when a trend is asked.
     previous_touchpoint_cells: dict[tuple[int, str], Moments] | None = None
+    # Employee cells withheld by the differencing rule (apps.scoring.anonymity), with the
+    # reason: ("item", item key) or ("touchpoint", touchpoint id) -> "too_few" | "difference".
+    employee_withheld: dict[tuple[str, object], str] = field(default_factory=dict)
+    # The days the employee figures cover (whole months and staff blocks), when known.
+    employee_from: date | None = None
+    employee_to: date | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,6 +111,10 @@ class CellStats:
     top_box: float | None
     bottom_box: float | None
     suppressed: bool = False
+    # Why an employee cell is withheld: "too_few" (under the anonymity threshold), "difference"
+    # (showing it would let a difference with another filter's figures single out fewer
+    # employees than the threshold), "period" (a series period shorter than the staff blocks).
+    suppressed_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,13 @@ class GapReport:
     journey_mean: float | None  # plain mean of those scores (the weak-link reference)
     top_priorities: list[Priority]
     suppressed_cells: int  # how many employee cells were withheld
+    # Of those, how many because a difference with another filter's figures would single out
+    # fewer employees than the threshold (apps.scoring.anonymity).
+    withheld_by_difference: int = 0
+    # The days the employee figures cover: the period snapped outwards to whole months and
+    # staff blocks (apps.scoring.anonymity); None when the report was built without it.
+    employee_from: date | None = None
+    employee_to: date | None = None
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,15 @@ class _SuppressionCounter:
     def __init__(self, settings: ScoringSettings) -> None:
         self.settings = settings
         self.count = 0
+        self.by_difference = 0
 
-    def employee_cell(self, moments: Moments, counts: ValueCounts | None = None) -> CellStats:
-        cell = arithmetic.employee_cell_stats(moments, self.settings, counts)
+    def employee_cell(
+        self, moments: Moments, counts: ValueCounts | None = None, withheld: str = ""
+    ) -> CellStats:
+        cell = arithmetic.employee_cell_stats(moments, self.settings, counts, withheld)
         if cell.suppressed:
             self.count += 1
+            self.by_difference += cell.suppressed_reason == "difference"
         return cell
 
 
@@ -68,9 +72,12 @@ def _item_pair(
     employee_counts = inp.item_cells.get((item.key, "employee"), ValueCounts())
     customer_moments = arithmetic.moments_from_counts(customer_counts)
     employee_moments = arithmetic.moments_from_counts(employee_counts)
+    withheld = inp.employee_withheld.get(("item", item.key), "")
     customer = arithmetic.cell_stats(customer_moments, customer_counts)
-    employee = suppression.employee_cell(employee_moments, employee_counts)
-    gap = arithmetic.gap_stats(customer_moments, employee_moments, inp.settings)
+    employee = suppression.employee_cell(employee_moments, employee_counts, withheld)
+    gap = arithmetic.gap_stats(
+        customer_moments, employee_moments, inp.settings, withheld=bool(withheld)
+    )
     return customer, employee, gap, customer_counts, employee_counts
 
 
@@ -86,6 +93,7 @@ def _touchpoint_work(
             continue
         customer, employee, gap, _, _ = _item_pair(inp, item, suppression)
         dimensions.append(DimensionRow(item.key, item.dimension, customer, employee, gap))
+    withheld = inp.employee_withheld.get(("touchpoint", tp.id), "")
     rho, pairs = inp.derived_importance.get(tp.id, (None, 0))
     weight, source = arithmetic.importance(tp.declared_importance, rho, pairs)
     trend = None
@@ -97,8 +105,10 @@ def _touchpoint_work(
         customer_moments=customer_moments,
         employee_moments=employee_moments,
         customer=arithmetic.cell_stats(customer_moments),
-        employee=suppression.employee_cell(employee_moments),
-        gap=arithmetic.gap_stats(customer_moments, employee_moments, settings),
+        employee=suppression.employee_cell(employee_moments, withheld=withheld),
+        gap=arithmetic.gap_stats(
+            customer_moments, employee_moments, settings, withheld=bool(withheld)
+        ),
         dimensions=dimensions,
         importance=weight,
         importance_source=source,
@@ -245,6 +255,9 @@ def build_gap_report(inp: GapReportInput) -> GapReport:
         journey_mean=journey_mean,
         top_priorities=_top_priorities(priorities, settings),
         suppressed_cells=suppression.count,
+        withheld_by_difference=suppression.by_difference,
+        employee_from=inp.employee_from,
+        employee_to=inp.employee_to,
     )
 
 

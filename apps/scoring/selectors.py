@@ -6,21 +6,35 @@ SCORING.md arithmetic, anonymity suppression included, is `report.py`/`arithmeti
 employee figure leaves through it.
 """
 
+import json
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db.models import Case, IntegerField, Max, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    DateField,
+    FloatField,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncMonth
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
 from apps.surveys import selectors as survey_selectors
 from apps.surveys.models import Dimension, Item, ItemKind, Questionnaire
 
-from . import arithmetic
+from . import anonymity, arithmetic
 from .figures import (
     CellStats,
     GapReport,
@@ -202,7 +216,8 @@ def _item_cells(
     set_ids: list[int] | None,
     keys: list[str],
 ) -> dict[tuple[str, str], ValueCounts]:
-    """(item key, audience) -> answers per raw value under the filter: one grouped query."""
+    """(item key, "customer") -> answers per raw value under the filter: one grouped query.
+    Employee cells come from `staff_data` (they cover whole staff blocks, not the period)."""
     rows = (
         _under_filter(
             _item_counts(organization, set_ids),
@@ -210,7 +225,7 @@ def _item_cells(
             report_filter=report_filter,
             set_ids=set_ids,
         )
-        .filter(item_key__in=keys)
+        .filter(item_key__in=keys, audience="customer")
         .values_list("item_key", "audience", "scale_lo", "scale_hi", "value")
         .annotate(answers=Sum("count"))
     )
@@ -228,40 +243,37 @@ def _touchpoint_cells(
     set_ids: list[int] | None,
     *,
     with_previous: bool = False,
-) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None, int | None]:
-    """(touchpoint, audience) -> moments under the filter, and for the previous period of equal
-    length when asked, and the journey's scoring version (None when no row was read): one
-    grouped query over both periods, the version riding along as an uncorrelated scalar
-    subquery (evaluated once; one round trip fewer than `scoring_version`)."""
+) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None]:
+    """(touchpoint, "customer") -> moments under the filter, and for the previous period of
+    equal length when asked: one grouped query over both periods. Employee cells come from
+    `staff_data`."""
     previous = report_filter.previous() if with_previous else None
-    queryset = _under_filter(
-        _touchpoint_moments(organization, set_ids),
-        journey=journey,
-        report_filter=report_filter,
-        set_ids=set_ids,
-        date_from=previous.date_from if previous else None,
-    ).annotate(
-        earlier=Case(
-            When(day__lt=report_filter.date_from, then=Value(1)),
-            default=Value(0),
-            output_field=IntegerField(),
+    queryset = (
+        _under_filter(
+            _touchpoint_moments(organization, set_ids),
+            journey=journey,
+            report_filter=report_filter,
+            set_ids=set_ids,
+            date_from=previous.date_from if previous else None,
+        )
+        .filter(audience="customer")
+        .annotate(
+            earlier=Case(
+                When(day__lt=report_filter.date_from, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
         )
     )
-    state = ScoringState.objects.for_organization(organization).filter(journey=journey)
     rows = queryset.values_list("touchpoint_id", "audience", "earlier").annotate(
-        n=Sum("n"),
-        total=Sum("total"),
-        total_sq=Sum("total_sq"),
-        version=Max(Subquery(state.values("version")[:1])),
+        n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq")
     )
     current: dict[tuple[int, str], Moments] = {}
     earlier: dict[tuple[int, str], Moments] = {}
-    version = None
-    for tp_id, audience, is_earlier, n, total, total_sq, row_version in rows:
+    for tp_id, audience, is_earlier, n, total, total_sq in rows:
         target = earlier if is_earlier else current
         target[(tp_id, audience)] = Moments(int(n or 0), float(total or 0), float(total_sq or 0))
-        version = row_version or 0
-    return current, (earlier if with_previous else None), version
+    return current, (earlier if with_previous else None)
 
 
 # --- derived importance ---------------------------------------------------------------------
@@ -473,6 +485,208 @@ def derived_importance(
     return result
 
 
+# --- employee figures: whole staff blocks, atoms no difference can split ---------------------
+
+
+def _add_counts(a: ValueCounts, b: ValueCounts) -> ValueCounts:
+    counts = dict(a.counts)
+    for point, count in b.counts.items():
+        counts[point] = counts.get(point, 0) + count
+    return ValueCounts(counts=counts)
+
+
+MOMENTS = anonymity.Summer[Moments](n=lambda m: m.n, add=lambda a, b: a + b, zero=Moments)
+COUNTS = anonymity.Summer[ValueCounts](
+    n=lambda c: sum(c.counts.values()), add=_add_counts, zero=ValueCounts
+)
+
+
+@dataclass(frozen=True)
+class StaffData:
+    """A journey's employee answers per (questionnaire, attribute set, month), all of its
+    history, and the atoms they are partitioned into (apps.scoring.anonymity). Every employee
+    figure a report, a comparison, a series or an export shows is released through it."""
+
+    version: int  # the journey's ScoringState version it was read at (0 before any data)
+    partition: anonymity.StaffPartition
+    set_values: dict[int, dict[str, Any]]
+    touchpoints: dict[anonymity.UnitMonth, dict[int, Moments]]
+    items: dict[anonymity.UnitMonth, dict[str, ValueCounts]]
+
+    def window(self, report_filter: ReportFilter) -> tuple[date, date]:
+        return self.partition.window(report_filter.date_from, report_filter.date_to)
+
+    def selector(self, report_filter: ReportFilter) -> Callable[[int, int], bool]:
+        def selected(questionnaire_id: int, set_id: int) -> bool:
+            if report_filter.questionnaire_id not in (None, questionnaire_id):
+                return False
+            return report_filter.matches(self.set_values.get(set_id) or {})
+
+        return selected
+
+    def touchpoint_cells(
+        self,
+        report_filter: ReportFilter,
+        touchpoint_ids: Iterable[int],
+        window: tuple[date, date] | None = None,
+    ) -> tuple[dict[int, Moments], dict[int, anonymity.WithheldReason]]:
+        return anonymity.release(
+            partition=self.partition,
+            window=window or self.window(report_filter),
+            selected=self.selector(report_filter),
+            unit_cells=self.touchpoints,
+            summer=MOMENTS,
+            cells=touchpoint_ids,
+        )
+
+    def item_cells(
+        self, report_filter: ReportFilter, keys: Iterable[str]
+    ) -> tuple[dict[str, ValueCounts], dict[str, anonymity.WithheldReason]]:
+        wanted = set(keys)
+        return anonymity.release(
+            partition=self.partition,
+            window=self.window(report_filter),
+            selected=self.selector(report_filter),
+            unit_cells={
+                unit: {key: counts for key, counts in cells.items() if key in wanted}
+                for unit, cells in self.items.items()
+            },
+            summer=COUNTS,
+            cells=wanted,
+        )
+
+    def report_cells(
+        self, report_filter: ReportFilter, touchpoint_ids: Iterable[int], keys: Iterable[str]
+    ) -> tuple[
+        dict[tuple[int, str], Moments],
+        dict[tuple[str, str], ValueCounts],
+        dict[tuple[str, object], str],
+    ]:
+        """The employee cells of a gap report under the filter, as GapReportInput takes them:
+        touchpoint cells, item cells, and the withheld ones with their reason."""
+        moments, withheld_tps = self.touchpoint_cells(report_filter, touchpoint_ids)
+        counts, withheld_items = self.item_cells(report_filter, keys)
+        withheld: dict[tuple[str, object], str] = {
+            ("touchpoint", tp_id): reason for tp_id, reason in withheld_tps.items()
+        }
+        withheld.update({("item", key): reason for key, reason in withheld_items.items()})
+        return (
+            {(tp_id, "employee"): m for tp_id, m in moments.items()},
+            {(key, "employee"): c for key, c in counts.items()},
+            withheld,
+        )
+
+
+def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
+    """The journey's employee units and their atoms (`StaffData`), cached until the journey's
+    ScoringState changes, that is until new data arrives: one query when cached (the state),
+    two after new data (`_staff_data_read`)."""
+    state = (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .values_list("version", "updated_at")
+        .first()
+    )
+    version, updated_at = state if state else (0, None)
+    # The state's time too: ids (and so versions) are reused after a rolled-back transaction.
+    key = (
+        f"scoring:staff:v1:{organization.pk}:{journey.pk}:{version}:"
+        f"{updated_at.isoformat() if updated_at else '-'}:{organization.employee_anonymity_min}"
+    )
+    cached = cache.get(key)
+    if isinstance(cached, StaffData):
+        return cached
+    staff = _staff_data_read(organization=organization, journey=journey, version=version)
+    cache.set(key, staff, IMPORTANCE_CACHE_SECONDS)
+    return staff
+
+
+def _staff_data_read(*, organization: Organization, journey: Journey, version: int) -> StaffData:
+    """The journey's employee aggregates per questionnaire, attribute set and month, touchpoint
+    moments and item counts together: one query (a union of the two per-set tables, employees
+    only, grouped by month), whose size grows with the employee units and months, not with the
+    customers. The partition reads the whole history: atoms must not depend on the period."""
+    zero = Value(0, output_field=IntegerField())
+    nothing = Value(0.0, output_field=FloatField())
+
+    def employee_rows(model: Any) -> QuerySet[Any]:
+        return (
+            model.objects.for_organization(organization)
+            .filter(journey=journey, audience="employee")
+            .order_by()
+            .annotate(month=TruncMonth("day", output_field=DateField()))
+        )
+
+    touchpoint_rows = (
+        employee_rows(TouchpointDayAggregate)
+        .values_list(
+            "questionnaire_id",
+            "attribute_set_id",
+            "attribute_set__values",
+            "month",
+            "touchpoint_id",
+            Value("", output_field=CharField()),
+            zero,
+            zero,
+            zero,
+        )
+        .annotate(answers=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq"))
+    )
+    item_rows = (
+        employee_rows(ItemDayCount)
+        .values_list(
+            "questionnaire_id",
+            "attribute_set_id",
+            "attribute_set__values",
+            "month",
+            zero,
+            "item_key",
+            "scale_lo",
+            "scale_hi",
+            "value",
+        )
+        .annotate(answers=Sum("count"), total=nothing, total_sq=nothing)
+    )
+    set_values: dict[int, dict[str, Any]] = {}
+    touchpoints: dict[anonymity.UnitMonth, dict[int, Moments]] = defaultdict(dict)
+    items: dict[anonymity.UnitMonth, dict[str, dict[tuple[int, int, int], int]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
+    cell_counts: dict[anonymity.UnitMonth, dict[Any, int]] = defaultdict(dict)
+    for row in touchpoint_rows.union(item_rows, all=True):
+        q_id, set_id, values, month, tp_id, key, lo, hi, value, answers, total, total_sq = row
+        if isinstance(month, datetime):
+            month = month.date()
+        unit = (int(q_id), int(set_id), month)
+        if isinstance(values, str):
+            values = json.loads(values)
+        set_values[int(set_id)] = values or {}
+        if not answers:
+            continue
+        if key:
+            items[unit][key][(lo, hi, value)] = int(answers)
+            cell = ("item", key)
+            cell_counts[unit][cell] = cell_counts[unit].get(cell, 0) + int(answers)
+        else:
+            touchpoints[unit][tp_id] = Moments(
+                int(answers), float(total or 0), float(total_sq or 0)
+            )
+            cell_counts[unit][("touchpoint", tp_id)] = int(answers)
+    partition = anonymity.build_partition(
+        k=organization.employee_anonymity_min, unit_cells=cell_counts, set_values=set_values
+    )
+    return StaffData(
+        version=version,
+        partition=partition,
+        set_values=set_values,
+        touchpoints=dict(touchpoints),
+        items={
+            unit: {key: ValueCounts(counts=dict(c)) for key, c in cells.items()}
+            for unit, cells in items.items()
+        },
+    )
+
+
 # --- the gap report -------------------------------------------------------------------------
 
 
@@ -483,15 +697,18 @@ def gap_report_input(
     report_filter: ReportFilter,
     with_trend: bool = False,
     known_sets: dict[int, dict[str, Any]] | None = None,
+    staff: StaffData | None = None,
 ) -> GapReportInput:
     shape = journey_shape(
         organization=organization, journey=journey, questionnaire_id=report_filter.questionnaire_id
     )
+    if staff is None:
+        staff = staff_data(organization=organization, journey=journey)
     set_ids = attribute_set_ids(
         organization=organization, report_filter=report_filter, known_sets=known_sets
     )
     item_cells = _item_cells(organization, journey, report_filter, set_ids, shape.item_keys)
-    touchpoint_cells, previous, version = _touchpoint_cells(
+    touchpoint_cells, previous = _touchpoint_cells(
         organization, journey, report_filter, set_ids, with_previous=with_trend
     )
     importance = derived_importance(
@@ -499,8 +716,14 @@ def gap_report_input(
         journey=journey,
         report_filter=report_filter,
         set_ids=set_ids,
-        version=version,
+        version=staff.version,
     )
+    staff_touchpoints, staff_items, withheld = staff.report_cells(
+        report_filter, [tp.id for tp in shape.touchpoints], shape.item_keys
+    )
+    item_cells.update(staff_items)
+    touchpoint_cells.update(staff_touchpoints)
+    employee_from, employee_to = staff.window(report_filter)
     return GapReportInput(
         settings=scoring_settings(organization),
         touchpoints=shape.touchpoints,
@@ -509,6 +732,9 @@ def gap_report_input(
         touchpoint_cells=touchpoint_cells,
         derived_importance=importance,
         previous_touchpoint_cells=previous,
+        employee_withheld=withheld,
+        employee_from=employee_from,
+        employee_to=employee_to,
     )
 
 
@@ -519,11 +745,14 @@ def gap_report(
     report_filter: ReportFilter,
     with_trend: bool = False,
     known_sets: dict[int, dict[str, Any]] | None = None,
+    staff: StaffData | None = None,
 ) -> GapReport:
     """The gap report of SCORING.md for a journey under a filter, from the aggregates:
-    four queries (five with segment attributes unless `known_sets` holds every attribute set of
-    the organisation, see `attribute_set_ids`), one more when importance is not cached, and one
-    for the scoring version when the period has no touchpoint moments at all."""
+    five queries (the journey's shape, `staff_data` with the scoring version, customers' item
+    counts and moments; six with segment attributes unless `known_sets` holds every attribute
+    set of the organisation, see `attribute_set_ids`; four when the caller passes `staff`), one
+    more when importance is not cached. Employee figures follow the differencing rule
+    (apps.scoring.anonymity)."""
     return build_gap_report(
         gap_report_input(
             organization=organization,
@@ -531,6 +760,7 @@ def gap_report(
             report_filter=report_filter,
             with_trend=with_trend,
             known_sets=known_sets,
+            staff=staff,
         )
     )
 
@@ -569,9 +799,15 @@ def touchpoint_series(
     touchpoint: Touchpoint,
     report_filter: ReportFilter,
     interval: Interval = "week",
+    staff: StaffData | None = None,
 ) -> list[SeriesPoint]:
     """The touchpoint's customer and employee score per day, week (from Monday) or month over
-    the filter's period, every period present (empty ones with n = 0): one grouped query."""
+    the filter's period, every period present (empty ones with n = 0): two queries.
+
+    Employee figures follow the differencing rule (apps.scoring.anonymity): a point shows them
+    only when its period is a whole month made of whole staff blocks (they then cover that
+    whole month, past the filter's edges); days, weeks and months inside a longer block are
+    withheld ("period")."""
     set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
     rows = (
         _under_filter(
@@ -580,7 +816,7 @@ def touchpoint_series(
             report_filter=report_filter,
             set_ids=set_ids,
         )
-        .filter(touchpoint=touchpoint)
+        .filter(touchpoint=touchpoint, audience="customer")
         .values_list("day", "audience")
         .annotate(n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq"))
     )
@@ -590,18 +826,27 @@ def touchpoint_series(
             int(n or 0), float(total or 0), float(total_sq or 0)
         )
     settings = scoring_settings(organization)
+    if staff is None:
+        staff = staff_data(organization=organization, journey=journey)
     points = []
     start = period_start(report_filter.date_from, interval)
     while start <= report_filter.date_to:
         following = _next_period(start, interval)
+        employee = arithmetic.suppressed_cell(anonymity.PERIOD)
+        month = (start, following - timedelta(days=1))
+        if interval == "month" and staff.partition.aligned(*month):
+            released, withheld = staff.touchpoint_cells(report_filter, [touchpoint.pk], month)
+            employee = arithmetic.employee_cell_stats(
+                released.get(touchpoint.pk, Moments()),
+                settings,
+                withheld=withheld.get(touchpoint.pk, ""),
+            )
         points.append(
             SeriesPoint(
                 period_start=start,
                 period_end=min(following - timedelta(days=1), report_filter.date_to),
                 customer=arithmetic.cell_stats(cells.get((start, "customer"), Moments())),
-                employee=arithmetic.employee_cell_stats(
-                    cells.get((start, "employee"), Moments()), settings
-                ),
+                employee=employee,
             )
         )
         start = following
@@ -624,14 +869,23 @@ def nps_summary(
     if not nps_items:
         return None
     set_ids = attribute_set_ids(organization=organization, report_filter=report_filter)
+    staff = staff_data(organization=organization, journey=journey)
+    _tps, staff_items, withheld = staff.report_cells(report_filter, [], ["nps"])
+    employee_from, employee_to = staff.window(report_filter)
     report = build_gap_report(
         GapReportInput(
             settings=scoring_settings(organization),
             touchpoints=[],
             items=nps_items,
-            item_cells=_item_cells(organization, journey, report_filter, set_ids, ["nps"]),
+            item_cells={
+                **_item_cells(organization, journey, report_filter, set_ids, ["nps"]),
+                **staff_items,
+            },
             touchpoint_cells={},
             derived_importance={},
+            employee_withheld=withheld,
+            employee_from=employee_from,
+            employee_to=employee_to,
         )
     )
     return report.outcomes[0]
@@ -693,8 +947,9 @@ def staff_calibration(
     mean absolute gap between the unit's touchpoint estimates and customers' scores.
 
     Customers rarely carry an employee unit attribute, so the customer side is every customer
-    under the filter without that attribute. Units under the anonymity threshold are withheld
-    (build_calibration). Four queries.
+    under the filter without that attribute. Units under the anonymity threshold, and units
+    whose figures would let a difference single out fewer employees, are withheld
+    (`unit_cells`, build_calibration). Four queries.
     """
     sets = dict(AttributeSet.objects.for_organization(organization).values_list("pk", "values"))
     shape = journey_shape(
@@ -723,28 +978,42 @@ def staff_calibration(
         tp_id: Moments(int(n or 0), float(total or 0), float(total_sq or 0))
         for tp_id, n, total, total_sq in customer_rows
     }
-    unit_set_ids = [pk for pk, values in sets.items() if attribute in (values or {})]
-    employee_ids = matching(report_filter)
-    if employee_ids is not None:
-        unit_set_ids = [pk for pk in unit_set_ids if pk in set(employee_ids)]
-    employee_rows = (
-        _under_filter(
-            TouchpointDayAggregate.objects.for_organization(organization),
-            journey=journey,
-            report_filter=report_filter,
-            set_ids=unit_set_ids,
-        )
-        .filter(audience="employee")
-        .values_list("touchpoint_id", "attribute_set_id")
-        .annotate(n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq"))
-    )
-    unit_cells: dict[str, dict[int, Moments]] = defaultdict(lambda: defaultdict(Moments))
-    for tp_id, set_id, n, total, total_sq in employee_rows:
-        unit = str(sets[set_id][attribute])
-        unit_cells[unit][tp_id] += Moments(int(n or 0), float(total or 0), float(total_sq or 0))
+    staff = staff_data(organization=organization, journey=journey)
     return build_calibration(
         scoring_settings(organization),
         shape.touchpoints,
         customer_cells,
-        {unit: dict(cells) for unit, cells in unit_cells.items()},
+        unit_cells(staff, report_filter, attribute, [tp.id for tp in shape.touchpoints]),
     )
+
+
+def unit_cells(
+    staff: StaffData, report_filter: ReportFilter, attribute: str, touchpoint_ids: list[int]
+) -> dict[str, dict[int, Moments]]:
+    """Per value of `attribute` among the employees' attribute sets: the unit's touchpoint
+    moments under the filter narrowed to it, each released by the differencing rule (a unit
+    whose cells are all withheld comes out empty, hence withheld)."""
+    units = sorted(
+        {str(values[attribute]) for values in staff.set_values.values() if attribute in values}
+    )
+    if attribute in report_filter.attributes:
+        units = [unit for unit in units if unit in report_filter.attributes[attribute]]
+    first, last = staff.window(report_filter)
+    answered = {
+        str(staff.set_values[set_id][attribute])
+        for (q_id, set_id, month), by_tp in staff.touchpoints.items()
+        if first <= month <= last
+        and attribute in staff.set_values.get(set_id, {})
+        and staff.selector(report_filter.without(attribute))(q_id, set_id)
+        and any(m.n for m in by_tp.values())
+    }
+    cells = {}
+    for unit in (u for u in units if u in answered):
+        narrowed = ReportFilter(
+            date_from=report_filter.date_from,
+            date_to=report_filter.date_to,
+            attributes={**report_filter.attributes, attribute: [unit]},
+            questionnaire_id=report_filter.questionnaire_id,
+        )
+        cells[unit], _withheld = staff.touchpoint_cells(narrowed, touchpoint_ids)
+    return cells

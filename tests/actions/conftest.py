@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from apps.scoring.services import responses_process_pending
+from tests.distribution.mail_fixtures import smtp  # noqa: F401 - a fixture
 from tests.journeys.helpers import principal
 from tests.scoring.conftest import (  # noqa: F401 - fixtures
     DAY,

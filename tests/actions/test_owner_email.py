@@ -9,7 +9,6 @@ import pytest
 from apps.actions.models import ImprovementAction
 from apps.actions.services import action_owner_notify, action_update
 from apps.organizations.models import Organization
-from tests.distribution.mail_fixtures import smtp  # noqa: F401 - a fixture
 from tests.journeys.helpers import principal
 
 from .conftest import START
@@ -22,7 +21,7 @@ def test_the_owner_is_emailed_once_after_the_commit(
     viewer,
     make_action,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         action = make_action(owner_id=viewer.pk)
@@ -45,7 +44,7 @@ def test_no_email_when_the_actor_takes_the_action_themselves(
     analyst,
     make_action,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         make_action(owner_id=analyst.pk)
@@ -60,7 +59,7 @@ def test_a_new_owner_is_told_and_the_old_one_is_not_told_again(
     admin,
     make_action,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     with django_capture_on_commit_callbacks(execute=True):
         action = make_action(owner_id=viewer.pk)
@@ -87,7 +86,7 @@ def test_a_failed_change_queues_nothing(
     viewer,
     make_action,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from apps.core.errors import ValidationFailed
 
@@ -110,7 +109,7 @@ def test_the_email_is_in_the_organisations_language(
     viewer,
     make_action,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     Organization.objects.filter(pk=org.pk).update(default_language="fi")
     org.refresh_from_db()
@@ -126,7 +125,7 @@ def test_the_task_finds_nothing_for_another_organisation(
     viewer,
     make_action,
     smtp,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from apps.actions.tasks import notify_owner
 

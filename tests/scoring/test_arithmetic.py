@@ -327,8 +327,10 @@ def test_small_employee_cells_are_suppressed_and_expose_nothing(n):
     employee = moments(n, 90.0, 0.0) if n else Moments()
     counts = counts_of(1, 5, [5] * n)
     cell = arithmetic.employee_cell_stats(employee, DEFAULTS, counts)
-    assert cell.suppressed
-    figures = {k: v for k, v in cell.__dict__.items() if k != "suppressed"}
+    assert cell.suppressed and cell.suppressed_reason == "too_few"
+    figures = {
+        k: v for k, v in cell.__dict__.items() if k not in ("suppressed", "suppressed_reason")
+    }
     assert set(figures.values()) == {None}
     gap = arithmetic.gap_stats(moments(100, 50.0, 100.0), employee, DEFAULTS)
     assert gap.classification == "insufficient_data"

@@ -328,10 +328,9 @@ def test_report_to_dict_is_json_ready_and_exact(report):
     ease = first["dimensions"][0]
     assert ease["customer"]["distribution"] == {"1": 0, "2": 4, "3": 4, "4": 2, "5": 0}
     withheld = data["touchpoints"][2]["employee"]
-    assert withheld["suppressed"] is True
-    assert {k: v for k, v in withheld.items() if k != "suppressed"} == dict.fromkeys(
-        withheld.keys() - {"suppressed"}
-    )
+    assert withheld["suppressed"] is True and withheld["suppressed_reason"] == "too_few"
+    figures = {k: v for k, v in withheld.items() if k not in ("suppressed", "suppressed_reason")}
+    assert figures == dict.fromkeys(withheld.keys() - {"suppressed", "suppressed_reason"})
     assert data["settings"]["min_n"] == 10
     assert data["top_priorities"][0]["touchpoint_id"] == 11
     assert data["suppressed_cells"] == 4
