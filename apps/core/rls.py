@@ -109,22 +109,27 @@ def _token_function_sql(schema: str) -> str:
         field = _quote(model._meta.get_field(column).column)
         branches.append(
             f"IF p_kind = '{kind}' THEN RETURN QUERY SELECT t.id, t.organization_id "  # noqa: S608
-            f"FROM {table} t WHERE t.{field} = p_token; RETURN; END IF;"
+            f"FROM {table} t WHERE t.{field} = p_token; "
+            f"PERFORM set_config('cx.all_organizations', previous, true); RETURN; END IF;"
         )
     body = "\n  ".join(branches)
-    # SECURITY DEFINER with a fixed search_path; `cx.all_organizations` is on only inside it
-    # (a function's SET clause is undone when it returns), so its one lookup sees every
-    # organisation's rows, and the owner's FORCEd policies do not hide them.
+    # SECURITY DEFINER with a fixed search_path. `cx.all_organizations` is on only around its
+    # one lookup (so the owner's FORCEd policies do not hide the row) and put back before it
+    # returns; should the lookup fail, the transaction's failure discards it too. (A function
+    # `SET cx.all_organizations` clause would need a superuser on PostgreSQL 15+.)
     return f"""
 CREATE OR REPLACE FUNCTION {_quote(schema)}.{TOKEN_FUNCTION}(p_kind text, p_token text)
 RETURNS TABLE (id bigint, organization_id bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET cx.all_organizations = 'on'
 AS $fn$
+DECLARE
+  previous text := coalesce(current_setting('cx.all_organizations', true), '');
 BEGIN
   IF p_token IS NULL OR length(p_token) > {MAX_TOKEN} THEN RETURN; END IF;
+  PERFORM set_config('cx.all_organizations', 'on', true);
   {body}
+  PERFORM set_config('cx.all_organizations', previous, true);
   RAISE EXCEPTION 'unknown token kind %', p_kind;
 END
 $fn$;

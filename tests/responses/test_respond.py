@@ -506,9 +506,7 @@ def test_concurrent_duplicates_store_one_response(customer_link):
     assert _responses(link).count() == 1
 
 
-def test_opening_the_form_takes_three_queries(
-    client, customer_link, django_assert_max_num_queries
-):
+def test_opening_the_form_takes_three_queries(client, customer_link, django_assert_max_num_queries):
     # The token's row and organisation (through the one narrow token function: row-level
     # security hides every organisation's links until then), the link with its version, the
     # version's items. Cached per process afterwards: the submit path reads none of them.
