@@ -83,7 +83,7 @@ def _postgresql() -> Any | None:
     return connection if connection.vendor == "postgresql" else None
 
 
-def _apply(*, connect: bool = True) -> None:
+def _apply(*, connect: bool = True, state: tuple[str, str, str] | None = None) -> None:
     """Send the current state to the connection (one statement, not in Django's query log: it is
     plumbing, and query-count tests count the application's own queries)."""
     connection = _postgresql()
@@ -98,7 +98,7 @@ def _apply(*, connect: bool = True) -> None:
         # it; one made before it stays. Which it was is unknown: the next context sends again.
         setattr(raw, _STATE_ATTRIBUTE, _UNKNOWN)
         return
-    state = _wanted()
+    state = state or _wanted()
     with connection.wrap_database_errors:
         raw.execute(_APPLY_SQL, state)
     setattr(raw, _STATE_ATTRIBUTE, state)
@@ -108,8 +108,14 @@ def connection_checked_out(connection: Any) -> None:
     """A connection from the pool (or a new one): if a context could not put its state back
     (it failed mid-transaction), clear it before anything else runs on it."""
     raw = connection.connection
-    if raw is not None and getattr(raw, _STATE_ATTRIBUTE, _EMPTY) != _wanted():
-        _apply()
+    if raw is None:
+        return
+    # Inside a deferred context not yet sent, what the connection must have is the state
+    # around it: the respondent write sends its organisation itself (no round trip here).
+    pending = _deferred.get()
+    target = pending.outer if pending is not None and not pending.sent else _wanted()
+    if getattr(raw, _STATE_ATTRIBUTE, _EMPTY) != target:
+        _apply(state=target)
 
 
 @contextmanager
@@ -133,8 +139,8 @@ def organization_context(
         with _state(_current_organization_id, organization_id):
             yield
         return
+    pending = _Deferred(outer=_wanted())
     token = _current_organization_id.set(organization_id)
-    pending = _Deferred()
     deferred_token = _deferred.set(pending)
     try:
         yield
@@ -166,7 +172,9 @@ def all_organizations() -> Iterator[None]:
 
 
 class _Deferred:
-    sent = False
+    def __init__(self, outer: tuple[str, str, str]) -> None:
+        self.outer = outer  # the state around the context
+        self.sent = False
 
 
 def deferred_apply_wrapper(

@@ -287,7 +287,7 @@ def test_member_pages_and_api_work_as_the_runtime_role(runtime_role, two_orgs, a
 # transaction, which inside a test's transaction would last to the end of the test.
 @pytest.mark.django_db(transaction=True)
 def test_a_respondent_submission_and_its_scoring_work_as_the_runtime_role(
-    runtime_role, two_orgs, django_assert_max_num_queries
+    runtime_role, two_orgs, django_assert_max_num_queries, monkeypatch
 ):
     org, _rival = two_orgs
     link = _link(org)
@@ -297,8 +297,10 @@ def test_a_respondent_submission_and_its_scoring_work_as_the_runtime_role(
         assert submit(client, link, answers).status_code == 302
         # The warm submit path: the organisation rides with the one write statement.
         hidden = _hidden(client, link)
+        applied = _count_applies(monkeypatch)
         with django_assert_max_num_queries(1):
             assert submit(client, link, answers, hidden=hidden).status_code == 302
+        assert applied == [], "the warm submit sends no set_config of its own"
         assert _setting("cx.organization_id") == ""
         assert client.get(f"/s/{link.token}/thanks/").status_code == 200
         assert client.get("/s/nope/").status_code == 404
@@ -308,6 +310,42 @@ def test_a_respondent_submission_and_its_scoring_work_as_the_runtime_role(
     stored = Response.objects.for_organization(org)
     assert stored.count() == 2 and not stored.filter(processed_at__isnull=True).exists()
     assert Answer.objects.for_organization(org).count() > 0
+
+
+def _count_applies(monkeypatch) -> list[tuple]:
+    """Every statement the contexts send on their own (they are not in Django's query log)."""
+    from apps.core import tenancy
+
+    calls: list[tuple] = []
+    original = tenancy._apply
+
+    def counting(**kwargs):
+        calls.append(tenancy._wanted())
+        return original(**kwargs)
+
+    monkeypatch.setattr(tenancy, "_apply", counting)
+    return calls
+
+
+def test_a_pooled_connection_is_cleaned_but_a_deferred_context_costs_nothing(
+    runtime_role, org, monkeypatch
+):
+    from apps.core import tenancy
+
+    connection.ensure_connection()
+    raw = connection.connection
+    applied = _count_applies(monkeypatch)
+    # Handed out clean inside a respondent's deferred context: nothing to send.
+    with organization_context(org, deferred=True):
+        tenancy.connection_checked_out(connection)
+    assert applied == []
+    # Handed out with an organisation a failed context left behind: reset before first use.
+    raw._cx_tenant_state = (str(org.pk), "", "")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('cx.organization_id', %s, false)", [str(org.pk)])
+    tenancy.connection_checked_out(connection)
+    assert len(applied) == 1 and _setting("cx.organization_id") == ""
+    assert raw._cx_tenant_state == ("", "", "")
 
 
 def _hidden(client, link):
