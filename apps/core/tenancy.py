@@ -108,7 +108,7 @@ def connection_checked_out(connection: Any) -> None:
     """A connection from the pool (or a new one): if a context could not put its state back
     (it failed mid-transaction), clear it before anything else runs on it."""
     raw = connection.connection
-    if raw is None:
+    if raw is None or connection.alias != DEFAULT_DB_ALIAS:
         return
     # Inside a deferred context not yet sent, what the connection must have is the state
     # around it: the respondent write sends its organisation itself (no round trip here).
@@ -121,8 +121,8 @@ def connection_checked_out(connection: Any) -> None:
 @contextmanager
 def _state(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
     token = var.set(value)
-    _apply()
     try:
+        _apply()
         yield
     finally:
         var.reset(token)
