@@ -376,3 +376,22 @@ def test_the_beat_ticks_run_as_the_runtime_role(runtime_role, two_orgs):
         sla_tick()
         digest_tick()
         assert _setting("cx.all_organizations") == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "swapped"), [("migrate", True), ("db_roles", True), ("runserver", False)]
+)
+def test_only_migrate_and_db_roles_connect_as_the_owner(command, swapped):
+    from manage import use_owner_database
+
+    environ = {
+        "DATABASE_URL": "postgres://cx_app:a@db/cx",
+        "MIGRATE_DATABASE_URL": "postgres://cx:o@db/cx",
+    }
+    assert use_owner_database(["manage.py", command], environ) is swapped
+    if swapped:
+        assert environ["DATABASE_URL"] == "postgres://cx:o@db/cx"
+        assert environ["RUNTIME_DATABASE_URL"] == "postgres://cx_app:a@db/cx"
+    else:
+        assert environ["DATABASE_URL"] == "postgres://cx_app:a@db/cx"
+    assert use_owner_database(["manage.py", "migrate"], {"DATABASE_URL": "x"}) is False
