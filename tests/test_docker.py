@@ -39,3 +39,15 @@ def test_image_is_multi_stage_non_root_and_serves_with_gunicorn():
     assert "collectstatic" in DOCKERFILE
     assert '"gunicorn", "--config", "docker/gunicorn.conf.py"' in runtime
     assert (ROOT / "docker" / "gunicorn.conf.py").exists()
+
+
+def test_compose_runs_the_app_as_the_runtime_role_and_migrates_as_the_owner():
+    services = COMPOSE["services"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://cx_app:")
+        assert "MIGRATE_DATABASE_URL" not in env, "only migrate holds the owner's password"
+    migrate = services["migrate"]
+    assert migrate["environment"]["MIGRATE_DATABASE_URL"].startswith("postgres://cx:")
+    assert "manage.py migrate" in migrate["command"][-1]
+    assert "manage.py db_roles" in migrate["command"][-1]

@@ -6,7 +6,7 @@ Tasks receive ids, enter the organisation's context and call one service; each i
 
 from celery import shared_task
 
-from apps.core.tenancy import organization_context
+from apps.core.tenancy import all_organizations, organization_context
 
 
 @shared_task
@@ -34,7 +34,8 @@ def sla_tick() -> dict[str, int]:
     """Every few minutes (CELERY_BEAT_SCHEDULE): overdue reminders and escalations."""
     from .notifications import alerts_sla_tick
 
-    return alerts_sla_tick()
+    with all_organizations():
+        return alerts_sla_tick()
 
 
 @shared_task
@@ -42,4 +43,5 @@ def digest_tick() -> int:
     """Every few minutes (CELERY_BEAT_SCHEDULE): the daily digests that are due."""
     from .notifications import alerts_digest_send
 
-    return alerts_digest_send()
+    with all_organizations():
+        return alerts_digest_send()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from .logging import request_id_var
+from .tenancy import serving_request
 
 # An id from a trusted proxy is reused only if it cannot smuggle anything into a log line.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -23,9 +24,11 @@ class RequestIdMiddleware:
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
+        serving = serving_request.set(True)
         try:
             response = self.get_response(request)
         finally:
+            serving_request.reset(serving)
             request_id_var.reset(token)
         response[self.header] = request_id
         return response

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
+from apps.core.tenancy import token_context
 from apps.organizations.models import Organization
 
 from .campaign_mail import Recipient
@@ -183,17 +184,20 @@ def invitation_resolve(token: str) -> InvitationEntry | None:
     """The personal link behind a public token, or None (then the page is a 404)."""
     if not token or len(token) > 64:
         return None
-    invitation = (
-        SurveyInvitation.unscoped.select_related(
-            "campaign",
-            "campaign__link",
-            "campaign__link__organization",
-            "campaign__link__questionnaire",
-            "campaign__link__questionnaire__published_version",
+    with token_context("survey_invitation", token, deferred=True) as found:
+        invitation = (
+            SurveyInvitation.unscoped.select_related(
+                "campaign",
+                "campaign__link",
+                "campaign__link__organization",
+                "campaign__link__questionnaire",
+                "campaign__link__questionnaire__published_version",
+            )
+            .filter(pk=found[0])
+            .first()
+            if found is not None
+            else None
         )
-        .filter(token=token)
-        .first()
-    )
     campaign_link = invitation.campaign.link if invitation is not None else None
     if invitation is None or campaign_link is None:
         return None

@@ -12,6 +12,7 @@ from django.utils import translation
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.core.tenancy import token_view
 from apps.organizations.base import client_ip
 from apps.responses import ratelimit
 
@@ -31,6 +32,7 @@ def _page(request: HttpRequest, language: str, context: dict, status: int = 200)
 
 
 @csrf_exempt  # one-click unsubscribe comes from mail providers, with no session or token
+@token_view("survey_invitation")
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if ratelimit.hit(
         "address", ratelimit.address_key(client_ip(request)), settings.RESPONDENT_RATE_PER_ADDRESS

@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 
+from apps.core.tenancy import token_context
 from apps.organizations.models import Organization
 from apps.surveys.models import Questionnaire
 
@@ -17,13 +18,15 @@ def link_resolve(token: str) -> SurveyLink | None:
     """
     if not token or len(token) > 64:
         return None
-    return (
-        SurveyLink.unscoped.select_related(
-            "organization", "questionnaire", "questionnaire__published_version"
+    with token_context("survey_link", token, deferred=True) as found:
+        if found is None:
+            return None
+        return (
+            SurveyLink.objects.for_organization(found[1])
+            .select_related("organization", "questionnaire", "questionnaire__published_version")
+            .filter(pk=found[0])
+            .first()
         )
-        .filter(token=token)
-        .first()
-    )
 
 
 def links_for_organization(

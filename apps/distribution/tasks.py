@@ -11,7 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.core.tenancy import organization_context
+from apps.core.tenancy import all_organizations, organization_context
 from apps.organizations.models import Organization
 
 from . import campaign_services, contact_services, sending
@@ -68,6 +68,11 @@ def sweep() -> dict[str, int]:
     """Every minute (beat): start scheduled campaigns, settle messages whose worker died,
     re-dispatch campaigns that stopped moving, finish campaigns, queue reminders, restart
     stalled imports. Finding the work crosses organisations; doing it enters each one."""
+    with all_organizations():
+        return _sweep()
+
+
+def _sweep() -> dict[str, int]:
     now = timezone.now()
     counts = {"started": 0, "uncertain": 0, "redispatched": 0, "finished": 0, "reminders": 0}
     for organization_id, campaign_id in Campaign.unscoped.filter(

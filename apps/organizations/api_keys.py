@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.tenancy import token_context
 
 from .models import ApiAccess, ApiKey, Organization
 from .permissions import Action, Principal, require
@@ -96,14 +97,17 @@ def api_key_verify(plaintext: str) -> ApiKey | None:
     if not plaintext.startswith(KEY_PREFIX):
         return None
     prefix, _, _secret = plaintext[len(KEY_PREFIX) :].partition("_")
-    key = ApiKey.unscoped.select_related("organization").filter(prefix=prefix).first()
-    if key is None or not hmac.compare_digest(key.key_hash, _hash(plaintext)):
-        return None
-    if key.revoked_at is not None:
-        return key
-    # Record use at most once a minute per key: no write on every request.
-    now = timezone.now()
-    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        ApiKey.unscoped.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+    with token_context("api_key", prefix) as found:  # the prefix names the organisation
+        if found is None:
+            return None
+        key = ApiKey.unscoped.select_related("organization").filter(pk=found[0]).first()
+        if key is None or not hmac.compare_digest(key.key_hash, _hash(plaintext)):
+            return None
+        if key.revoked_at is not None:
+            return key
+        # Record use at most once a minute per key: no write on every request.
+        now = timezone.now()
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            ApiKey.unscoped.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
     return key

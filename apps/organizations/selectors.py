@@ -5,6 +5,7 @@ import hashlib
 from django.db.models import F, QuerySet
 
 from apps.accounts.models import User
+from apps.core.tenancy import token_context, user_context
 
 from .models import ApiKey, Invitation, Membership, Organization
 
@@ -13,20 +14,22 @@ def membership_for(*, user: User, slug: str) -> Membership | None:
     """The user's membership in the organisation with this slug, or None (also when no such org)."""
     if not user.is_authenticated:
         return None
-    return (
-        Membership.unscoped.select_related("organization", "user")
-        .filter(user=user, organization__slug=slug)
-        .first()
-    )
+    with user_context(user):  # the user's own memberships are readable in every organisation
+        return (
+            Membership.unscoped.select_related("organization", "user")
+            .filter(user=user, organization__slug=slug)
+            .first()
+        )
 
 
-def memberships_of(*, user: User) -> QuerySet[Membership]:
+def memberships_of(*, user: User) -> list[Membership]:
     """Every organisation the user belongs to (for the switcher); crosses tenants by design."""
-    return (
-        Membership.unscoped.select_related("organization")
-        .filter(user=user)
-        .order_by("organization__name")
-    )
+    with user_context(user):
+        return list(
+            Membership.unscoped.select_related("organization")
+            .filter(user=user)
+            .order_by("organization__name")
+        )
 
 
 def members(*, organization: Organization) -> QuerySet[Membership]:
@@ -59,11 +62,15 @@ def invitations_open(*, organization: Organization) -> QuerySet[Invitation]:
 
 def invitation_by_token(*, token: str) -> Invitation | None:
     """The invitation a link points at; the token, not the URL, names the organisation."""
-    return (
-        Invitation.unscoped.select_related("organization", "invited_by")
-        .filter(token_hash=invitation_token_hash(token))
-        .first()
-    )
+    with token_context("member_invitation", invitation_token_hash(token)) as found:
+        if found is None:
+            return None
+        return (
+            Invitation.objects.for_organization(found[1])
+            .select_related("organization", "invited_by")
+            .filter(pk=found[0])
+            .first()
+        )
 
 
 def invitation_token_hash(token: str) -> str:

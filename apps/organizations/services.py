@@ -20,6 +20,7 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.emails import render_subject
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from apps.core.tenancy import organization_context, token_context
 from apps.journeys.services import ownerships_release
 
 from .models import Invitation, Membership, Organization, Role
@@ -92,15 +93,18 @@ def organization_create(
             f"The address '{organization.slug}' is already taken.",
             fields={"slug": ["This address is already taken."]},
         ) from exc
-    membership = Membership.objects.create(organization=organization, user=owner, role=Role.OWNER)
-    audit_record(
-        organization=organization,
-        actor=Principal.for_membership(membership),
-        action="organization.created",
-        target=organization,
-        data={"slug": organization.slug},
-        ip_address=ip_address,
-    )
+    with organization_context(organization):
+        membership = Membership.objects.create(
+            organization=organization, user=owner, role=Role.OWNER
+        )
+        audit_record(
+            organization=organization,
+            actor=Principal.for_membership(membership),
+            action="organization.created",
+            target=organization,
+            data={"slug": organization.slug},
+            ip_address=ip_address,
+        )
     return organization
 
 
@@ -473,6 +477,13 @@ def invitation_accept(
     Whoever holds the link may accept it: the token is the proof. Someone already a member keeps
     their role and the invitation is closed.
     """
+    with token_context("member_invitation", invitation_token_hash(token)):
+        return _invitation_accept(token=token, user=user, ip_address=ip_address)
+
+
+def _invitation_accept(
+    *, token: str, user: User, ip_address: str | None
+) -> tuple[Membership, bool]:
     invitation = (
         Invitation.unscoped.select_for_update(of=("self",))  # the token names the organisation
         .select_related("organization")
@@ -511,9 +522,12 @@ def invitation_accept_at_signup(*, token: str, user: User, ip_address: str | Non
     """At signup through an invitation: when the new account's address is the invited one, the
     link proved the address, so it is verified and the invitation accepted. Returns whether so.
     """
-    invitation = (
-        Invitation.unscoped.filter(token_hash=invitation_token_hash(token)).only("email").first()
-    )
+    with token_context("member_invitation", invitation_token_hash(token)):
+        invitation = (
+            Invitation.unscoped.filter(token_hash=invitation_token_hash(token))
+            .only("email")
+            .first()
+        )
     if invitation is None or invitation.email.lower() != user.email.lower():
         return False
     with transaction.atomic():

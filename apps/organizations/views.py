@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.accounts.forms import PENDING_INVITATION_SESSION_KEY
 from apps.core.errors import ApplicationError, NotFound
+from apps.core.tenancy import token_view
 
 from . import api_keys, selectors, services
 from .base import OrganizationView, client_ip
@@ -273,6 +274,7 @@ class LeaveView(_MembersPage):
 
 
 @require_http_methods(["GET", "POST"])
+@token_view("member_invitation", key=selectors.invitation_token_hash)
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """The page an invitation link opens. Its URL names no organisation: the token does."""
     found = selectors.invitation_by_token(token=token)

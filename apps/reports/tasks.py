@@ -5,7 +5,7 @@ Tasks receive ids, enter the organisation's context and call one service; each i
 
 from celery import shared_task
 
-from apps.core.tenancy import organization_context
+from apps.core.tenancy import all_organizations, organization_context
 
 
 def _organization(organization_id: int):  # type: ignore[no-untyped-def]
@@ -47,14 +47,16 @@ def schedules_tick() -> int:
     """Every minute (CELERY_BEAT_SCHEDULE): due schedules become deliveries."""
     from .services import schedules_tick as tick
 
-    return len(tick())
+    with all_organizations():  # finding due schedules crosses organisations
+        return len(tick())
 
 
 @shared_task
 def purge_expired_files() -> int:
     from .services import report_files_purge
 
-    return report_files_purge()
+    with all_organizations():
+        return report_files_purge()
 
 
 @shared_task
@@ -62,4 +64,5 @@ def sweep_stale_files() -> int:
     """Every minute (CELERY_BEAT_SCHEDULE): files a stopped worker left running are failed."""
     from .services import report_files_fail_stale
 
-    return len(report_files_fail_stale())
+    with all_organizations():
+        return len(report_files_fail_stale())

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.tenancy import token_view
 from apps.journeys import selectors as journey_selectors
 from apps.journeys.models import Journey
 from apps.journeys.views import call_service
@@ -323,6 +324,7 @@ class ScheduleSendView(ReportsBase):
 
 @csrf_exempt  # mail clients' one-click unsubscribe (RFC 8058) POSTs without a form token
 @require_http_methods(["GET", "POST"])
+@token_view("report_recipient")
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET asks for confirmation (link scanners open links); POST unsubscribes."""
     recipient = services.recipient_for_token(token)

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from apps.alerts.consent import contact_answers_honour_consent
 from apps.core.errors import ValidationFailed
 from apps.core.logging import detached_request_id
+from apps.core.tenancy import execute_for_organization
 from apps.distribution.models import SurveyLink
 from apps.surveys.models import CHOICE_KINDS, SCALED_KINDS, Audience, Item, ItemKind
 
@@ -384,7 +385,10 @@ def _insert_postgresql(
     ]
     params.append(f"[{','.join(records)}]")
     with _server_binding_cursor(connection) as cursor:
-        cursor.execute(_postgresql_insert_sql(connection), params)
+        # The organisation for row-level security travels with the statement (pipeline mode).
+        execute_for_organization(
+            cursor, response.organization_id, _postgresql_insert_sql(connection), params
+        )
         row = cursor.fetchone()
     if row is None:
         return False

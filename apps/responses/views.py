@@ -28,6 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.alerts.consent import CONTACT_KEYS
 from apps.core.errors import ValidationFailed
+from apps.core.tenancy import organization_context
 from apps.distribution.campaign_selectors import invitation_resolve
 from apps.distribution.models import SurveyLink
 from apps.distribution.selectors import context_clean, context_whitelist
@@ -163,6 +164,13 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
     link = _link_within_limits(request, token)
     if isinstance(link, HttpResponse):
         return link
+    # The link's organisation, sent to the database only if a query needs it (the write sets
+    # it for its own transaction: see services._insert_postgresql).
+    with organization_context(link.organization_id, deferred=True):
+        return _respond(request, link)
+
+
+def _respond(request: HttpRequest, link: SurveyLink) -> HttpResponse:
     questionnaire = link.questionnaire
     version = questionnaire.published_version
     if (
@@ -322,9 +330,12 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
     link = _link_within_limits(request, token, per_link=False)
     if isinstance(link, HttpResponse):
         return link
-    return _simple(request, "thanks.html", 200, link=link,
-                   form_url=reverse("responses:respond", args=[link.token]),
-                   reset_seconds=KIOSK_RESET_SECONDS, more_seconds=KIOSK_MORE_SECONDS)  # fmt: skip
+    with organization_context(link.organization_id, deferred=True):
+        return _simple(
+            request, "thanks.html", 200, link=link,
+            form_url=reverse("responses:respond", args=[link.token]),
+            reset_seconds=KIOSK_RESET_SECONDS, more_seconds=KIOSK_MORE_SECONDS,
+        )  # fmt: skip
 
 
 # --- the form ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from apps.core.errors import ApplicationError
-from apps.core.tenancy import organization_context
+from apps.core.tenancy import all_organizations, organization_context
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import Principal
 
@@ -64,7 +64,8 @@ def responses_process_task(*, organization_id: int, limit: int = DRAIN_BATCH_SIZ
 def responses_sweep(*, older_than_seconds: float = STALE_SECONDS) -> int:
     """Periodic (beat): queue processing for organisations whose responses were left behind
     (broker outage, a worker killed mid-batch, a lost trigger). Returns how many were queued."""
-    organization_ids = responses_stale_organizations(older_than=older_than_seconds)
+    with all_organizations():  # finding the work crosses organisations; doing it enters each
+        organization_ids = responses_stale_organizations(older_than=older_than_seconds)
     for organization_id in organization_ids:
         responses_process_task.delay(organization_id=organization_id)
     if organization_ids:
@@ -81,18 +82,18 @@ def journey_rescore_task(
     organization = Organization.objects.filter(pk=organization_id).first()
     if organization is None:
         return None
-    actor = None
-    if actor_id is not None:
-        membership = (
-            Membership.objects.for_organization(organization)
-            .select_related("user", "organization")
-            .filter(user_id=actor_id)
-            .first()
-        )
-        if membership is None:
-            return None
-        actor = Principal.for_membership(membership)
     with organization_context(organization):
+        actor = None
+        if actor_id is not None:
+            membership = (
+                Membership.objects.for_organization(organization)
+                .select_related("user", "organization")
+                .filter(user_id=actor_id)
+                .first()
+            )
+            if membership is None:
+                return None
+            actor = Principal.for_membership(membership)
         try:
             return journey_rescore(organization=organization, actor=actor, journey=journey_id)
         except ApplicationError as error:

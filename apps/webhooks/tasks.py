@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from apps.core.tenancy import organization_context
+from apps.core.tenancy import all_organizations, organization_context
 from apps.organizations.models import Organization
 
 from . import services
@@ -42,4 +42,5 @@ def dispatch(organization_id: int, delivery_ids: list[int]) -> int:
 @shared_task
 def sweep() -> int:
     """Requeue deliveries whose retry message was lost."""
-    return services.webhook_deliveries_requeue_stalled()
+    with all_organizations():
+        return services.webhook_deliveries_requeue_stalled()

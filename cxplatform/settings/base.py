@@ -107,6 +107,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int(
         "DATABASE_PREPARE_THRESHOLD", default=2
     )
+# Row-level security (apps/core/rls.py): the runtime role the web and workers connect as
+# (DATABASE_URL). It owns no table and cannot bypass RLS; `migrate` and `db_roles` connect as the
+# owner instead (MIGRATE_DATABASE_URL, swapped in by manage.py), which grants this role. Named
+# by the runtime URL when manage.py swapped it, else DATABASE_APP_ROLE.
+_runtime_url = env.str("RUNTIME_DATABASE_URL", default="")
+DATABASE_APP_ROLE = env.str(
+    "DATABASE_APP_ROLE",
+    default=(environ.Env.db_url_config(_runtime_url).get("USER") if _runtime_url else "")
+    or "cx_app",
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
