@@ -8,8 +8,8 @@ employee figure leaves through it.
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from math import fsum, sqrt
 from typing import Any, Literal
@@ -512,6 +512,9 @@ class StaffData:
     set_values: dict[int, dict[str, Any]]
     touchpoints: dict[anonymity.UnitMonth, dict[int, Moments]]
     items: dict[anonymity.UnitMonth, dict[str, ValueCounts]]
+    # Each unit-month's atom (`partition.atom`), computed once per version and cached with the
+    # rest: a request then only sums the unit-months of its window.
+    atoms: dict[anonymity.UnitMonth, Hashable] = field(default_factory=dict)
 
     def window(self, report_filter: ReportFilter) -> tuple[date, date]:
         return self.partition.window(report_filter.date_from, report_filter.date_to)
@@ -537,6 +540,7 @@ class StaffData:
             unit_cells=self.touchpoints,
             summer=MOMENTS,
             cells=touchpoint_ids,
+            atoms=self.atoms,
         )
 
     def item_cells(
@@ -547,12 +551,11 @@ class StaffData:
             partition=self.partition,
             window=self.window(report_filter),
             selected=self.selector(report_filter),
-            unit_cells={
-                unit: {key: counts for key, counts in cells.items() if key in wanted}
-                for unit, cells in self.items.items()
-            },
+            unit_cells=self.items,
             summer=COUNTS,
             cells=wanted,
+            atoms=self.atoms,
+            only=wanted,
         )
 
     def report_cells(
@@ -590,7 +593,7 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
     version, updated_at = state if state else (0, None)
     # The state's time too: ids (and so versions) are reused after a rolled-back transaction.
     key = (
-        f"scoring:staff:v1:{organization.pk}:{journey.pk}:{version}:"
+        f"scoring:staff:v2:{organization.pk}:{journey.pk}:{version}:"
         f"{updated_at.isoformat() if updated_at else '-'}:{organization.employee_anonymity_min}"
     )
     cached = cache.get(key)
@@ -678,6 +681,7 @@ def _staff_data_read(*, organization: Organization, journey: Journey, version: i
     return StaffData(
         version=version,
         partition=partition,
+        atoms={unit: partition.atom(unit) for unit in (*touchpoints, *items)},
         set_values=set_values,
         touchpoints=dict(touchpoints),
         items={
@@ -999,12 +1003,13 @@ def unit_cells(
     if attribute in report_filter.attributes:
         units = [unit for unit in units if unit in report_filter.attributes[attribute]]
     first, last = staff.window(report_filter)
+    others = staff.selector(report_filter.without(attribute))
     answered = {
         str(staff.set_values[set_id][attribute])
         for (q_id, set_id, month), by_tp in staff.touchpoints.items()
         if first <= month <= last
         and attribute in staff.set_values.get(set_id, {})
-        and staff.selector(report_filter.without(attribute))(q_id, set_id)
+        and others(q_id, set_id)
         and any(m.n for m in by_tp.values())
     }
     cells = {}
