@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Cast, TruncMonth
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -580,21 +580,23 @@ class StaffData:
         )
 
 
-def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
+def staff_data(
+    *,
+    organization: Organization,
+    journey: Journey,
+    state: tuple[int, str | None] | None = None,
+) -> StaffData:
     """The journey's employee units and their atoms (`StaffData`), cached until the journey's
     ScoringState changes, that is until new data arrives: one query when cached (the state),
-    two after new data (`_staff_data_read`)."""
-    state = (
-        ScoringState.objects.for_organization(organization)
-        .filter(journey=journey)
-        .values_list("version", "updated_at")
-        .first()
-    )
-    version, updated_at = state if state else (0, None)
+    two after new data (`_staff_data_read`). `state`: the journey's (version, time as text),
+    `journey_state`, when the caller has read it already (then one query less)."""
+    if state is None:
+        state = journey_state(organization=organization, journey=journey)
+    version, updated_at = state
     # The state's time too: ids (and so versions) are reused after a rolled-back transaction.
     key = (
         f"scoring:staff:v2:{organization.pk}:{journey.pk}:{version}:"
-        f"{updated_at.isoformat() if updated_at else '-'}:{organization.employee_anonymity_min}"
+        f"{(updated_at or '-').replace(' ', 'T')}:{organization.employee_anonymity_min}"
     )
     cached = cache.get(key)
     if isinstance(cached, StaffData):
@@ -602,6 +604,18 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
     staff = _staff_data_read(organization=organization, journey=journey, version=version)
     cache.set(key, staff, IMPORTANCE_CACHE_SECONDS)
     return staff
+
+
+def journey_state(*, organization: Organization, journey: Journey) -> tuple[int, str | None]:
+    """The journey's ScoringState version and time (as the database writes it as text), or
+    (0, None) before any data: what `staff_data`'s cache key is made of."""
+    state = (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .values_list("version", Cast("updated_at", output_field=CharField()))
+        .first()
+    )
+    return (int(state[0]), state[1]) if state else (0, None)
 
 
 def _staff_data_read(*, organization: Organization, journey: Journey, version: int) -> StaffData:
