@@ -362,8 +362,10 @@ def test_a_journey_without_data_has_the_empty_scoring_state(org, scoring_journey
     from apps.scoring import comparison, selectors
 
     choices = comparison.segment_choices(organization=org, journey=scoring_journey)
-    assert choices.state == (0, None) == selectors.journey_state(
-        organization=org, journey=scoring_journey
+    assert (
+        choices.state
+        == (0, None)
+        == selectors.journey_state(organization=org, journey=scoring_journey)
     )
     assert [q.pk for q in choices.questionnaires] == [
         q.pk for q in selectors.journey_questionnaires(organization=org, journey=scoring_journey)
