@@ -5,7 +5,7 @@ Read-only pages for anyone who may see results. Every figure comes from the scor
 PDF show the same numbers.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -93,18 +93,25 @@ class DashboardBase(OrganizationView):
             return default_filter(self.organization), exc.fields, preset
 
     def filter_context(
-        self, journey: Journey, flt: ReportFilter, values: dict[str, list[str]] | None = None
+        self,
+        journey: Journey,
+        flt: ReportFilter,
+        values: dict[str, list[str]] | None = None,
+        questionnaires: Sequence[Any] | None = None,
     ) -> dict[str, Any]:
+        """The filter form's choices; `values` and `questionnaires` when read already."""
         if values is None:
             values = scoring.attribute_values(organization=self.organization, journey=journey)
+        if questionnaires is None:
+            questionnaires = scoring.journey_questionnaires(
+                organization=self.organization, journey=journey
+            )
         return {
             "attribute_choices": [
                 (name, ATTRIBUTE_PREFIX + name, options, flt.attributes.get(name, []))
                 for name, options in sorted(values.items())
             ],
-            "questionnaires": scoring.journey_questionnaires(
-                organization=self.organization, journey=journey
-            ),
+            "questionnaires": questionnaires,
             "presets": [(p, _("Last %(days)s days") % {"days": p}) for p in PRESETS],
         }
 
@@ -116,7 +123,9 @@ class JourneyDashboard(DashboardBase):
         flt, errors, preset = self.report_filter(journey, choices.values)
         # Read once for the report and the comparisons: every employee figure is released
         # through it (apps.scoring.anonymity).
-        staff = scoring.staff_data(organization=self.organization, journey=journey)
+        staff = scoring.staff_data(
+            organization=self.organization, journey=journey, state=choices.state
+        )
         report = scoring.gap_report(
             organization=self.organization,
             journey=journey,
@@ -175,7 +184,7 @@ class JourneyDashboard(DashboardBase):
                 journey,
                 [(row.touchpoint_id, row.name) for row in report.touchpoints],
             ),
-            **self.filter_context(journey, flt, choices.values),
+            **self.filter_context(journey, flt, choices.values, choices.questionnaires),
         }
         return render(request, "reports/dashboard.html", self.get_context_data(**context))
 

@@ -35,7 +35,7 @@ new answers by difference (the README says so).
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -306,24 +306,47 @@ def release[C: Hashable, T](
     unit_cells: Mapping[UnitMonth, Mapping[C, T]],
     summer: Summer[T],
     cells: Iterable[C] = (),
+    atoms: Mapping[UnitMonth, Hashable] | None = None,
+    only: Collection[C] | None = None,
 ) -> tuple[dict[C, T], dict[C, WithheldReason]]:
     """The employee cells a selection of units may show over `window` (whole blocks), summed,
     and the reason each other cell is withheld. `cells` names cells to judge even without any
-    answer (they come out withheld, too few)."""
+    answer (they come out withheld, too few). `atoms` may give each unit-month's atom
+    (`partition.atom`, precomputed: the same result, cheaper); `only` limits the cells judged
+    to those it holds (as if `unit_cells` held no others)."""
     first, last = window
-    per_atom: dict[C, dict[Hashable, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    per_atom: dict[C, dict[Hashable, list[int]]] = {}
     sums: dict[C, T] = {}
+    # The selection depends on the unit only: asked once per unit, not per month.
+    chosen_of: dict[Unit, bool] = {}
     for unit_month, by_cell in unit_cells.items():
         questionnaire_id, set_id, month = unit_month
         if not first <= month <= last:
             continue
-        atom = partition.atom(unit_month)
-        chosen = selected(questionnaire_id, set_id)
-        for cell, value in by_cell.items():
+        atom = atoms.get(unit_month) if atoms is not None else None
+        if atom is None:
+            atom = partition.atom(unit_month)
+        unit = (questionnaire_id, set_id)
+        chosen = chosen_of.get(unit)
+        if chosen is None:
+            chosen = chosen_of[unit] = selected(questionnaire_id, set_id)
+        pairs: Iterable[tuple[C, T]]
+        if only is None:
+            pairs = by_cell.items()
+        elif len(only) < len(by_cell):
+            pairs = [(cell, by_cell[cell]) for cell in only if cell in by_cell]
+        else:
+            pairs = [(cell, value) for cell, value in by_cell.items() if cell in only]
+        for cell, value in pairs:
             n = summer.n(value)
             if n <= 0:
                 continue
-            counts = per_atom[cell][atom]
+            by_atom = per_atom.get(cell)
+            if by_atom is None:
+                by_atom = per_atom[cell] = {}
+            counts = by_atom.get(atom)
+            if counts is None:
+                counts = by_atom[atom] = [0, 0]
             counts[0] += n
             if chosen:
                 counts[1] += n
@@ -332,11 +355,11 @@ def release[C: Hashable, T](
     withheld: dict[C, WithheldReason] = {}
     k = partition.k
     for cell in set(per_atom) | set(cells):
-        atoms = per_atom.get(cell, {})
-        total = sum(chosen for _all, chosen in atoms.values())
+        cell_atoms = per_atom.get(cell, {})
+        total = sum(chosen for _all, chosen in cell_atoms.values())
         if total < k:
             withheld[cell] = TOO_FEW
-        elif any(0 < chosen < k or 0 < chosen < every for every, chosen in atoms.values()):
+        elif any(0 < chosen < k or 0 < chosen < every for every, chosen in cell_atoms.values()):
             withheld[cell] = DIFFERENCE
         else:
             released[cell] = sums.get(cell, summer.zero())

@@ -17,15 +17,20 @@ from django.core.cache import cache
 from django.db.models import (
     BigIntegerField,
     CharField,
+    F,
+    JSONField,
     Max,
     QuerySet,
     Subquery,
     Sum,
     Value,
+    Window,
 )
+from django.db.models.functions import Cast, RowNumber
 
 from apps.journeys.models import Journey
 from apps.organizations.models import Organization
+from apps.surveys import selectors as survey_selectors
 
 from . import arithmetic
 from .figures import (
@@ -61,11 +66,23 @@ _UNSEEN_IMPORTANCE = 3
 
 
 @dataclass(frozen=True)
+class QuestionnaireChoice:
+    """A questionnaire a report may be narrowed to, as the filter form shows it."""
+
+    pk: int
+    name: str
+
+
+@dataclass(frozen=True)
 class SegmentChoices:
     """The organisation's stored attribute sets and what a filter may choose from."""
 
     sets: dict[int, dict[str, Any]]  # attribute set id -> its values
     values: dict[str, list[str]]  # attribute name -> values, sorted (stored and allowed)
+    # The journey's questionnaires (`selectors.journey_questionnaires`' ids and names, in its
+    # order) and its ScoringState (`selectors.staff_data`'s `state`), read in the same query.
+    questionnaires: tuple[QuestionnaireChoice, ...] = ()
+    state: tuple[int, str | None] | None = None
 
     def set_ids(self, report_filter: ReportFilter) -> list[int] | None:
         """The sets the filter's segments select (None: no segment filter, every set)."""
@@ -76,34 +93,69 @@ class SegmentChoices:
 
 def segment_choices(*, organization: Organization, journey: Journey) -> SegmentChoices:
     """Attribute sets, and attribute name -> values stored responses carried or the journey's
-    links allow (one query; the same values as `selectors.attribute_values`)."""
+    links allow (the same values as `selectors.attribute_values`), with the journey's
+    questionnaires and its ScoringState riding along: one query."""
     from apps.distribution.models import ContextAttribute
 
-    # One query for both: the stored sets, and the context attributes declared on the
-    # journey's links (an id of 0 and a name).
+    # One query for all: the stored sets (rank 0, no name), the context attributes declared
+    # on the journey's links (an id of 0 and a name), the questionnaires (rank 1, 2, ... in
+    # `journey_questionnaires`' order) and the state (rank -1: version, time as text).
     # (No ORDER BY inside: SQLite refuses it in the parts of a UNION.)
+    zero = Value(0, output_field=BigIntegerField())
     stored = (
         AttributeSet.objects.for_organization(organization)
         .order_by()
-        .values_list("pk", Value("", output_field=CharField()), "values")
+        .values_list("pk", Value("", output_field=CharField()), "values", zero)
     )
     declared = (
         ContextAttribute.objects.for_organization(organization)
         .filter(questionnaire__journey=journey)
         .order_by()
-        .values_list(Value(0, output_field=BigIntegerField()), "name", "allowed_values")
+        .values_list(zero, "name", "allowed_values", zero)
+    )
+    no_values = Value(None, output_field=JSONField())
+    questionnaires = (
+        survey_selectors.questionnaires_for_journey(organization=organization, journey=journey)
+        .select_related(None)
+        .order_by()
+        .values_list(
+            "pk",
+            "name",
+            no_values,
+            Window(RowNumber(), order_by=[F("created_at").asc(), F("id").asc()]),
+        )
+    )
+    state = (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .order_by()
+        .values_list(
+            "version",
+            Cast("updated_at", output_field=CharField()),
+            no_values,
+            Value(-1, output_field=BigIntegerField()),
+        )
     )
     sets: dict[int, dict[str, Any]] = {}
     found: dict[str, set[str]] = defaultdict(set)
-    for pk, name, values in stored.union(declared, all=True):
-        if name:
+    ranked: list[tuple[int, QuestionnaireChoice]] = []
+    journey_state: tuple[int, str | None] = (0, None)
+    for pk, name, values, rank in stored.union(declared, questionnaires, state, all=True):
+        if rank < 0:
+            journey_state = (int(pk), name)
+        elif rank > 0:
+            ranked.append((rank, QuestionnaireChoice(pk=pk, name=name)))
+        elif name:
             found[name].update(str(value) for value in values or [])
         else:
             sets[pk] = values or {}
             for attribute, value in sets[pk].items():
                 found[attribute].add(str(value))
     return SegmentChoices(
-        sets=sets, values={name: sorted(values) for name, values in sorted(found.items())}
+        sets=sets,
+        values={name: sorted(values) for name, values in sorted(found.items())},
+        questionnaires=tuple(choice for _rank, choice in sorted(ranked, key=lambda r: r[0])),
+        state=journey_state,
     )
 
 

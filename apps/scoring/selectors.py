@@ -8,8 +8,8 @@ employee figure leaves through it.
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from math import fsum, sqrt
 from typing import Any, Literal
@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Cast, TruncMonth
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -512,6 +512,9 @@ class StaffData:
     set_values: dict[int, dict[str, Any]]
     touchpoints: dict[anonymity.UnitMonth, dict[int, Moments]]
     items: dict[anonymity.UnitMonth, dict[str, ValueCounts]]
+    # Each unit-month's atom (`partition.atom`), computed once per version and cached with the
+    # rest: a request then only sums the unit-months of its window.
+    atoms: dict[anonymity.UnitMonth, Hashable] = field(default_factory=dict)
 
     def window(self, report_filter: ReportFilter) -> tuple[date, date]:
         return self.partition.window(report_filter.date_from, report_filter.date_to)
@@ -537,6 +540,7 @@ class StaffData:
             unit_cells=self.touchpoints,
             summer=MOMENTS,
             cells=touchpoint_ids,
+            atoms=self.atoms,
         )
 
     def item_cells(
@@ -547,12 +551,11 @@ class StaffData:
             partition=self.partition,
             window=self.window(report_filter),
             selected=self.selector(report_filter),
-            unit_cells={
-                unit: {key: counts for key, counts in cells.items() if key in wanted}
-                for unit, cells in self.items.items()
-            },
+            unit_cells=self.items,
             summer=COUNTS,
             cells=wanted,
+            atoms=self.atoms,
+            only=wanted,
         )
 
     def report_cells(
@@ -577,21 +580,23 @@ class StaffData:
         )
 
 
-def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
+def staff_data(
+    *,
+    organization: Organization,
+    journey: Journey,
+    state: tuple[int, str | None] | None = None,
+) -> StaffData:
     """The journey's employee units and their atoms (`StaffData`), cached until the journey's
     ScoringState changes, that is until new data arrives: one query when cached (the state),
-    two after new data (`_staff_data_read`)."""
-    state = (
-        ScoringState.objects.for_organization(organization)
-        .filter(journey=journey)
-        .values_list("version", "updated_at")
-        .first()
-    )
-    version, updated_at = state if state else (0, None)
+    two after new data (`_staff_data_read`). `state`: the journey's (version, time as text),
+    `journey_state`, when the caller has read it already (then one query less)."""
+    if state is None:
+        state = journey_state(organization=organization, journey=journey)
+    version, updated_at = state
     # The state's time too: ids (and so versions) are reused after a rolled-back transaction.
     key = (
-        f"scoring:staff:v1:{organization.pk}:{journey.pk}:{version}:"
-        f"{updated_at.isoformat() if updated_at else '-'}:{organization.employee_anonymity_min}"
+        f"scoring:staff:v2:{organization.pk}:{journey.pk}:{version}:"
+        f"{(updated_at or '-').replace(' ', 'T')}:{organization.employee_anonymity_min}"
     )
     cached = cache.get(key)
     if isinstance(cached, StaffData):
@@ -599,6 +604,18 @@ def staff_data(*, organization: Organization, journey: Journey) -> StaffData:
     staff = _staff_data_read(organization=organization, journey=journey, version=version)
     cache.set(key, staff, IMPORTANCE_CACHE_SECONDS)
     return staff
+
+
+def journey_state(*, organization: Organization, journey: Journey) -> tuple[int, str | None]:
+    """The journey's ScoringState version and time (as the database writes it as text), or
+    (0, None) before any data: what `staff_data`'s cache key is made of."""
+    state = (
+        ScoringState.objects.for_organization(organization)
+        .filter(journey=journey)
+        .values_list("version", Cast("updated_at", output_field=CharField()))
+        .first()
+    )
+    return (int(state[0]), state[1]) if state else (0, None)
 
 
 def _staff_data_read(*, organization: Organization, journey: Journey, version: int) -> StaffData:
@@ -678,6 +695,7 @@ def _staff_data_read(*, organization: Organization, journey: Journey, version: i
     return StaffData(
         version=version,
         partition=partition,
+        atoms={unit: partition.atom(unit) for unit in (*touchpoints, *items)},
         set_values=set_values,
         touchpoints=dict(touchpoints),
         items={
@@ -999,12 +1017,13 @@ def unit_cells(
     if attribute in report_filter.attributes:
         units = [unit for unit in units if unit in report_filter.attributes[attribute]]
     first, last = staff.window(report_filter)
+    others = staff.selector(report_filter.without(attribute))
     answered = {
         str(staff.set_values[set_id][attribute])
         for (q_id, set_id, month), by_tp in staff.touchpoints.items()
         if first <= month <= last
         and attribute in staff.set_values.get(set_id, {})
-        and staff.selector(report_filter.without(attribute))(q_id, set_id)
+        and others(q_id, set_id)
         and any(m.n for m in by_tp.values())
     }
     cells = {}

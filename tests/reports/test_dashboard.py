@@ -225,13 +225,14 @@ def test_previous_period_nps_and_choices_are_the_selectors(
 
 @pytest.mark.parametrize(
     ("query", "cold", "warm"),
-    # The closed-loop panels (alerts, improvement actions) share one query. Derived importance
+    # The closed-loop panels (alerts, improvement actions) share one query; the journey's
+    # questionnaires and ScoringState ride along with the attribute sets. Derived importance
     # and the employee units (apps.scoring.anonymity) are cached until new data arrives.
     [
-        ({}, 15, 13),
-        ({"compare": "store", "unit": "team"}, 17, 14),
+        ({}, 13, 11),
+        ({"compare": "store", "unit": "team"}, 15, 12),
         # The filter's attribute sets come from the sets the page has read anyway.
-        ({"compare": "store", "unit": "team", "attr.region": "south"}, 17, 14),
+        ({"compare": "store", "unit": "team", "attr.region": "south"}, 15, 12),
     ],
 )
 def test_the_dashboard_reads_aggregates_in_few_queries(
@@ -326,3 +327,46 @@ def test_touchpoint_of_another_journey_is_404(viewer_client, org, planted):
     other = TouchpointFactory(stage__journey__organization=org)
     url = reverse("dashboards:touchpoint", args=[org.slug, planted.pk, other.pk])
     assert viewer_client.get(url).status_code == 404
+
+
+def test_the_segment_choices_carry_the_questionnaires_and_the_scoring_state(
+    org, scoring_journey, many_segments, django_assert_num_queries
+):
+    """The journey's questionnaires (in `journey_questionnaires`' order, oldest first, not by
+    id) and its ScoringState ride along in the attribute sets' query; the employee units read
+    with that state are those read without it."""
+    from datetime import timedelta
+
+    from apps.scoring import comparison, selectors
+    from apps.surveys.models import Questionnaire
+
+    newer = Questionnaire.objects.create(organization=org, journey=many_segments, name="Older")
+    Questionnaire.objects.for_organization(org).filter(pk=newer.pk).update(
+        created_at=newer.created_at - timedelta(days=400)
+    )
+    with django_assert_num_queries(1):
+        choices = comparison.segment_choices(organization=org, journey=many_segments)
+    listed = selectors.journey_questionnaires(organization=org, journey=many_segments)
+    assert len(listed) == 2 and listed[0].pk == newer.pk
+    assert [(q.pk, q.name) for q in choices.questionnaires] == [(q.pk, q.name) for q in listed]
+    state = selectors.journey_state(organization=org, journey=many_segments)
+    assert choices.state == state and state[0] > 0 and state[1]
+    read = selectors.staff_data(organization=org, journey=many_segments)
+    # The same cache key either way: the state given, the cached units are used.
+    with django_assert_num_queries(0):
+        given = selectors.staff_data(organization=org, journey=many_segments, state=choices.state)
+    assert given == read
+
+
+def test_a_journey_without_data_has_the_empty_scoring_state(org, scoring_journey):
+    from apps.scoring import comparison, selectors
+
+    choices = comparison.segment_choices(organization=org, journey=scoring_journey)
+    assert (
+        choices.state
+        == (0, None)
+        == selectors.journey_state(organization=org, journey=scoring_journey)
+    )
+    assert [q.pk for q in choices.questionnaires] == [
+        q.pk for q in selectors.journey_questionnaires(organization=org, journey=scoring_journey)
+    ]
