@@ -31,7 +31,9 @@ LATER = timedelta(days=800)
 
 
 def _report(org, journey):
-    today = timezone.localdate()
+    from apps.scoring.filters import organization_today
+
+    today = organization_today(org)  # the organisation's day (Helsinki is ahead of UTC)
     return gap_report(
         organization=org, journey=journey, report_filter=default_filter(org, today=today)
     )
