@@ -6,21 +6,24 @@ Run from the repository root:
 
 Seeds like bench/gap_report_read.py (its `seed` and `populate`: the demo B2B journey, 7
 touchpoints, 50 customer attribute sets of 25 stores x 2 channels, 8 staff teams, answers over
-365 days with set-based SQL and the aggregates built from them), then for each scale requests
-the dashboard through Django's test client (the whole WSGI handler and middleware, production
-settings with PostgreSQL and Redis as the cache, logged in as the owner) and times each request
-in-process: the default page (last 90 days), the page comparing the 25 stores side by side with
-the staff calibration by team, and the same for 365 days. Derived importance is cached until
-new data arrives, so each page is timed with its cache cold (the bench's importance keys deleted
-before every run: the first read after a processed batch) and warm. Prints p50/p95 and the
-query count per page, the SQL time by read (the comparison's grouped reads apart), and the
-10M/1M ratio; writes bench/results/dashboard_read-*.json.
+365 days with set-based SQL and the aggregates built from them), one database per scale, each
+served by a process of its own. Then requests the dashboard through Django's test client (the
+whole WSGI handler and middleware, production settings with PostgreSQL and Redis as the cache,
+logged in as the owner) and times each request in its process: the default page (last 90 days),
+the page comparing the 25 stores side by side with the staff calibration by team, and the same
+for 365 days. The scales' requests alternate (1M, 10M, then 10M, 1M, ...), so that other work
+on a shared machine slows both alike and the ratio stays meaningful. Derived importance is
+cached until new data arrives, so each page is timed with its cache cold (the process's
+importance keys deleted before every request: the first read after a processed batch) and
+warm. Prints p50/p95 and the query count per page, the SQL time by read (the comparison's
+grouped reads apart), and the 10M/1M ratio; writes bench/results/dashboard_read-*.json.
 """
 
 import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -47,12 +50,13 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def forget_importance(redis_url: str) -> int:
-    """Delete the cached derived importance (the report's and the compared values')."""
+def forget_importance(redis_url: str, prefix: str = "") -> int:
+    """Delete the cached derived importance (the report's and the compared values') of the
+    process whose cache keys start with `prefix`."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match="*importance*", count=1000))
+    keys = list(client.scan_iter(match=f"{prefix}*importance*", count=1000))
     return client.delete(*keys) if keys else 0
 
 
@@ -82,62 +86,144 @@ class QueryTimer:
             self.ms[name] += 1000 * (time.perf_counter() - started)
 
 
-def measure(spec: dict[str, Any], runs: int, today: date, redis_url: str) -> list[dict[str, Any]]:
+def _one_request(
+    client: Any, url: str, params: dict[str, Any], cold: bool, redis_url: str, prefix: str
+) -> dict[str, Any]:
+    """One timed request: seconds, queries, SQL ms by read, and what the page shows."""
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
+
+    if cold:
+        forget_importance(redis_url, prefix)
+    timer = QueryTimer()
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timer):
+        started = time.perf_counter()
+        response = client.get(url, params, secure=True)
+        elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"{url}: HTTP {response.status_code}")
+    page = response.content.decode()
+    return {
+        "s": elapsed,
+        "queries": len(captured.captured_queries),
+        "sql_ms": dict(timer.ms),
+        "compared_values": page.count('<th scope="row">Store '),
+        "kb": round(len(page) / 1024),
+    }
+
+
+def serve(answers: int, redis_url: str, prefix: str) -> None:
+    """A scale's process: seed and populate its database, then answer requests to time, one
+    JSON line each, from the orchestrator (stdin), so that the scales' requests alternate."""
+    import django
+
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # anything else printed goes to the log, not the protocol
+    django.setup()
+    from django.test import Client
     from django.urls import reverse
 
     from apps.accounts.models import User
+    from bench.gap_report_read import populate, seed
 
+    spec = seed()
+    counts = populate(spec, answers)
     organization, journey = spec["organization"], spec["journey"]
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(User.objects.get(email="bench-read@example.com"))
     url = reverse("dashboards:journey", args=[organization.slug, journey.pk])
-    rows = []
-    for label, days, extra in PAGES:
-        params = {
-            "preset": "custom",
-            "from": (today - timedelta(days=days - 1)).isoformat(),
-            "to": today.isoformat(),
-            **extra,
+    print(json.dumps({"counts": counts}, default=str), file=protocol, flush=True)
+    for line in sys.stdin:
+        ask = json.loads(line)
+        result = _one_request(client, url, ask["params"], ask["cold"], redis_url, prefix)
+        print(json.dumps(result), file=protocol, flush=True)
+
+
+def page_params(days: int, extra: dict[str, str], today: date) -> dict[str, Any]:
+    return {
+        "preset": "custom",
+        "from": (today - timedelta(days=days - 1)).isoformat(),
+        "to": today.isoformat(),
+        **extra,
+    }
+
+
+def summary_row(label: str, cache_state: str, results: list[dict[str, Any]]) -> dict[str, Any]:
+    timings = [r["s"] for r in results]
+    breakdowns = [r["sql_ms"] for r in results]
+    return {
+        "page": label, "importance_cache": cache_state,
+        "p50_ms": round(1000 * statistics.median(timings), 1),
+        "p95_ms": round(1000 * percentile(timings, 0.95), 1),
+        "max_ms": round(1000 * max(timings), 1),
+        "queries": sorted({r["queries"] for r in results}),
+        "sql_median_ms": {
+            name: round(statistics.median(b.get(name, 0.0) for b in breakdowns), 1)
+            for name in sorted({n for b in breakdowns for n in b})
+        },
+        "compared_values": results[-1]["compared_values"],
+        "kb": results[-1]["kb"],
+    }  # fmt: skip
+
+
+class Scale:
+    """A scale's serving process (`serve`), started with its own database and cache prefix."""
+
+    def __init__(self, answers: int, database_url: str, redis_url: str, index: int) -> None:
+        from bench.gap_report_read import env_for
+
+        self.answers, self.prefix = answers, f"bench{index}"
+        self.counts: dict[str, Any] = {}
+        env = {
+            **os.environ,
+            **env_for(database_url, redis_url),
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "ALLOWED_HOSTS": "127.0.0.1,testserver",
+            "BENCH_CACHE_PREFIX": self.prefix,
         }
+        self.log = RESULTS / f"dashboard_read-{self.prefix}.log"
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, __file__, "--serve", str(answers)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log.open("w"),
+            text=True, env=env, cwd=REPO,
+        )  # fmt: skip
+
+    def read(self) -> dict[str, Any]:
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line:
+            raise SystemExit(f"the {self.answers:,}-answer process stopped; see {self.log}")
+        return json.loads(line)
+
+    def request(self, params: dict[str, Any], cold: bool) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"params": params, "cold": cold}) + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def measure(scales: list[Scale], runs: int, today: date) -> list[list[dict[str, Any]]]:
+    """Every page and cache state at every scale, the scales' requests alternating (ABAB...,
+    then BABA... on odd rounds) so that a busy moment on a shared machine hits all alike."""
+    rows: list[list[dict[str, Any]]] = [[] for _ in scales]
+    for label, days, extra in PAGES:
+        params = page_params(days, extra, today)
         for cache_state in ("cold", "warm"):
-            timings: list[float] = []
-            breakdowns: list[dict[str, float]] = []
-            queries = set()
-            for attempt in range(runs + 1):  # the first run warms PostgreSQL's buffers
-                if cache_state == "cold":
-                    forget_importance(redis_url)
-                timer = QueryTimer()
-                with (
-                    CaptureQueriesContext(connection) as captured,
-                    connection.execute_wrapper(timer),
-                ):
-                    started = time.perf_counter()
-                    response = client.get(url, params, secure=True)
-                    elapsed = time.perf_counter() - started
-                if response.status_code != 200:
-                    raise SystemExit(f"{label}: HTTP {response.status_code}")
-                queries.add(len(captured.captured_queries))
-                if attempt:
-                    timings.append(elapsed)
-                    breakdowns.append(timer.ms)
-            page = response.content.decode()
-            rows.append({
-                "page": label, "importance_cache": cache_state,
-                "p50_ms": round(1000 * statistics.median(timings), 1),
-                "p95_ms": round(1000 * percentile(timings, 0.95), 1),
-                "max_ms": round(1000 * max(timings), 1),
-                "queries": sorted(queries),
-                "sql_median_ms": {
-                    name: round(statistics.median(b.get(name, 0.0) for b in breakdowns), 1)
-                    for name in sorted({n for b in breakdowns for n in b})
-                },
-                "compared_values": page.count('<th scope="row">Store '),
-                "kb": round(len(page) / 1024),
-            })  # fmt: skip
-            print(f"    {rows[-1]}", flush=True)
+            cold = cache_state == "cold"
+            results: list[list[dict[str, Any]]] = [[] for _ in scales]
+            for scale in scales:  # the first request of each warms PostgreSQL's buffers
+                scale.request(params, cold)
+            for attempt in range(runs):
+                order = list(enumerate(scales))
+                for index, scale in order if attempt % 2 == 0 else reversed(order):
+                    results[index].append(scale.request(params, cold))
+            for index, scale in enumerate(scales):
+                rows[index].append(summary_row(label, cache_state, results[index]))
+                print(f"    {scale.answers:,}: {rows[index][-1]}", flush=True)
     return rows
 
 
@@ -147,46 +233,44 @@ def main() -> None:
     parser.add_argument(
         "--scales", default="1000000,10000000", help="answers per scale, comma-separated"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # a scale's process
     args = parser.parse_args()
-    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     sys.path.insert(0, str(REPO))
-    from bench.gap_report_read import env_for
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
+    if args.serve is not None:
+        serve(args.serve, redis_url, os.environ["BENCH_CACHE_PREFIX"])
+        return
     from bench.respondent_submit import drop_database, recreate_database
 
-    os.environ.update(env_for(database_url, redis_url))
-    # The production settings, static files without the collectstatic manifest (bench.settings).
-    os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "bench.settings", "ALLOWED_HOSTS": "127.0.0.1,testserver"}
-    )
-    recreate_database(database_url)
+    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    answers = [int(s) for s in args.scales.split(",")]
+    urls = [f"{base_url}_{index}" for index in range(len(answers))]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    scales: list[Scale] = []
     try:
-        run(args, database_url, redis_url)
+        for index, (count, url) in enumerate(zip(answers, urls, strict=True)):
+            recreate_database(url)
+            print(f"Seeding {urlsplit(url).path.lstrip('/')} with {count:,} answers ...",
+                  flush=True)  # fmt: skip
+            scales.append(Scale(count, url, redis_url, index))
+            scales[-1].counts = scales[-1].read()["counts"]  # one at a time: less memory
+            print(f"  {scales[-1].counts}", flush=True)
+        report(args, scales, measure(scales, args.runs, datetime.now(UTC).date()))
     finally:
-        from django.db import connection
-
-        connection.close()
-        forget_importance(redis_url)
+        for scale in scales:
+            scale.stop()
+            forget_importance(redis_url, scale.prefix)
         if not args.keep:
-            drop_database(database_url)
+            for url in urls:
+                drop_database(url)
 
 
-def run(args: argparse.Namespace, database_url: str, redis_url: str) -> None:
-    import django
-
-    django.setup()
-    from bench.gap_report_read import populate, seed
-
-    print(f"Seeding {urlsplit(database_url).path.lstrip('/')} ...", flush=True)
-    spec = seed()
-    today = datetime.now(UTC).date()
-    results = []
-    for answers in [int(s) for s in args.scales.split(",")]:
-        print(f"Generating {answers:,} answers and their aggregates ...", flush=True)
-        counts = populate(spec, answers)
-        print(f"  {counts}", flush=True)
-        results.append({"counts": counts, "rows": measure(spec, args.runs, today, redis_url)})
+def report(args: argparse.Namespace, scales: list[Scale], rows: list[list[dict]]) -> None:
+    results = [
+        {"counts": scale.counts, "rows": scale_rows}
+        for scale, scale_rows in zip(scales, rows, strict=True)
+    ]
     print()
     header = (f"{'answers':>11} {'page':<34} {'importance':>10} {'p50 ms':>8} {'p95 ms':>8} "
               f"{'max ms':>8} queries  SQL by read (median ms)")  # fmt: skip
@@ -206,14 +290,16 @@ def run(args: argparse.Namespace, database_url: str, redis_url: str) -> None:
             name = f"{a['page']}, importance {a['importance_cache']}"
             ratios[name] = round(ratio, 2)
             met = "met" if ratio <= 1.5 else "MISSED"
-            print(f"p95 {name}: {ratio:.2f}x (target <= 1.5: {met})")
+            print(f"p95 {name}: {ratio:.2f}x (target <= 1.5: {met}); "
+                  f"p50 {b['p50_ms'] / a['p50_ms']:.2f}x")  # fmt: skip
     most = max(q for result in results for row in result["rows"] for q in row["queries"])
     print(f"Most queries on one page: {most} (target <= 15)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    print(f"Load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"dashboard_read-{stamp}.json"
-    summary = {"when": stamp, "cores": os.cpu_count(), "load": os.getloadavg(),
-               "runs": args.runs, "results": results, "p95_ratios": ratios}  # fmt: skip
+    summary = {"when": stamp, "cores": os.cpu_count(), "load": load, "runs": args.runs,
+               "interleaved": True, "results": results, "p95_ratios": ratios}  # fmt: skip
     out.write_text(json.dumps(summary, indent=2, default=str))
     print(f"Written {out.relative_to(REPO)}")
 

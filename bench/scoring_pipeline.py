@@ -160,7 +160,7 @@ def _spec(organization: Any, owner: Any, journey: Any, links: dict[str, Any]) ->
     }
 
 
-def generate(spec: dict[str, Any], count: int) -> dict[str, int]:
+def generate(spec: dict[str, Any], count: int, answers: str = "realistic") -> dict[str, int]:
     """`count` responses and their answers, set-based (generate_series), then ANALYZE."""
     from django.db import connection
 
@@ -193,29 +193,41 @@ def generate(spec: dict[str, Any], count: int) -> dict[str, int]:
             {"org": questionnaire.organization_id, "questionnaire": questionnaire.pk,
              "version": questionnaire.published_version_id, "count": count, "days": DAYS},
         )  # fmt: skip
-        # Each answer: a value drawn in the item's scale, one rating in twenty not applicable.
+        # Each answer: a value in the item's scale, one rating in twenty not applicable.
+        # "uniform": every value equally likely, independently. "realistic": each respondent
+        # has a mood (mean 0.78 of the scale, sd 0.125, the sum of three uniforms) and each
+        # answer is that mood plus a little noise (sd 0.06), rounded into the scale: answers of
+        # one respondent move together and lean positive, as survey answers do.
+        if answers == "uniform":
+            value = "i.scale_lo + floor(random() * (i.scale_hi - i.scale_lo + 1))::int"
+        else:
+            value = (
+                "i.scale_lo + round((i.scale_hi - i.scale_lo) * greatest(0.0, least(1.0, "
+                "r.mood + 0.15 * (random() + random() - 1.0))))::int"
+            )
         cursor.execute(
-            """
+            f"""
             INSERT INTO responses_answer (organization_id, response_id, item_id, value,
                 not_applicable, text, choices)
-            SELECT r.organization_id, r.id, i.id,
-                CASE WHEN na THEN NULL ELSE i.scale_lo
-                     + floor(random() * (i.scale_hi - i.scale_lo + 1))::int END,
+            SELECT r.organization_id, r.id, i.id, CASE WHEN na THEN NULL ELSE {value} END,
                 na, '', '[]'::jsonb
-            FROM responses_response r
+            FROM (SELECT id, organization_id, audience,
+                      0.78 + 0.25 * (random() + random() + random() - 1.5) AS mood
+                  FROM responses_response WHERE organization_id = %(org)s) r
             JOIN surveys_item i ON i.audience = r.audience AND i.id = ANY(%(items)s)
             CROSS JOIN LATERAL (SELECT i.kind = 'rating' AND random() < 0.05 AS na) AS x
-            WHERE r.organization_id = %(org)s
-            """,
+            """,  # noqa: S608
             {"org": questionnaire.organization_id, "items": item_ids},
         )
         cursor.execute("SELECT count(*) FROM responses_answer")
-        answers = int(cursor.fetchone()[0])
+        count_answers = int(cursor.fetchone()[0])
+        # Remembered for --reuse, which keeps the data.
+        cursor.execute(f"COMMENT ON TABLE responses_answer IS 'bench answers: {answers}'")
         cursor.execute("SET session_replication_role = DEFAULT")
     with connection.cursor() as cursor:
         for table in ("responses_response", "responses_answer", "surveys_item"):
             cursor.execute(f"VACUUM ANALYZE {table}")
-    return {"responses": count, "answers": answers}
+    return {"responses": count, "answers": count_answers}
 
 
 def alert_rules(spec: dict[str, Any], *, enabled: bool) -> None:
@@ -554,6 +566,12 @@ def main() -> None:
         "drain measures the aggregation without raising alerts",
     )  # fmt: skip
     parser.add_argument(
+        "--answers", choices=("realistic", "uniform"), default="realistic",
+        help="how answers are drawn: realistic (each respondent's answers lean together and "
+        "positive; about one customer response in five trips an alert rule) or uniform "
+        "(independent, every value equally likely: an alert storm, four in five trip one)",
+    )  # fmt: skip
+    parser.add_argument(
         "--reuse", action="store_true",
         help="reuse the database an earlier --keep run left (same --responses): migrate it, "
         "mark its responses unprocessed, empty the aggregates; no seeding or generation",
@@ -597,11 +615,16 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
             cursor.execute("SELECT count(*) FROM responses_response")
             if int(cursor.fetchone()[0]) != args.responses:
                 raise SystemExit("--reuse: the database holds another number of responses")
+            cursor.execute("SELECT obj_description('responses_answer'::regclass, 'pg_class')")
+            kept = (cursor.fetchone()[0] or "bench answers: uniform").rpartition(" ")[2]
+            if kept != args.answers:
+                print(f"--reuse: the kept answers are {kept}, not {args.answers}", flush=True)
+                args.answers = kept
     else:
         print(f"Seeding {name} ...", flush=True)
         spec = seed()
         started = time.perf_counter()
-        sizes = generate(spec, args.responses)
+        sizes = generate(spec, args.responses, args.answers)
     organization = spec["organization"]
     generated_s = time.perf_counter() - started
     alert_rules(spec, enabled=args.alerts == "on")
@@ -677,7 +700,8 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
     per = sizes["answers"] / args.responses
     print()
     print(f"  {args.responses} responses x {per:.0f} answers; database backend CPU in brackets; "
-          f"alert rules {args.alerts}: {alerts_raised} alerts raised by the drain")  # fmt: skip
+          f"{args.answers} answers, alert rules {args.alerts}: {alerts_raised} alerts raised by "
+          "the drain")  # fmt: skip
     print(
         f"  baseline statement   {baseline_s:7.2f} s [{baseline_cpu:6.2f} s] "
         f"{args.responses / baseline_s:8.0f} responses/s"
