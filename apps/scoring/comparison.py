@@ -26,7 +26,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Cast, RowNumber
+from django.db.models.functions import RowNumber
 
 from apps.journeys.models import Journey
 from apps.organizations.models import Organization
@@ -53,10 +53,14 @@ from .models import (
 from .report import build_calibration, build_gap_report
 from .selectors import (
     IMPORTANCE_CACHE_SECONDS,
+    NO_STATE,
+    JourneyState,
     StaffData,
     pair_counts_by_set,
     spearman_from_counts,
     staff_data,
+    state_of,
+    state_text,
     unit_cells,
 )
 
@@ -82,7 +86,7 @@ class SegmentChoices:
     # The journey's questionnaires (`selectors.journey_questionnaires`' ids and names, in its
     # order) and its ScoringState (`selectors.staff_data`'s `state`), read in the same query.
     questionnaires: tuple[QuestionnaireChoice, ...] = ()
-    state: tuple[int, str | None] | None = None
+    state: JourneyState | None = None
 
     def set_ids(self, report_filter: ReportFilter) -> list[int] | None:
         """The sets the filter's segments select (None: no segment filter, every set)."""
@@ -131,7 +135,7 @@ def segment_choices(*, organization: Organization, journey: Journey) -> SegmentC
         .order_by()
         .values_list(
             "version",
-            Cast("updated_at", output_field=CharField()),
+            state_text(),
             no_values,
             Value(-1, output_field=BigIntegerField()),
         )
@@ -139,10 +143,10 @@ def segment_choices(*, organization: Organization, journey: Journey) -> SegmentC
     sets: dict[int, dict[str, Any]] = {}
     found: dict[str, set[str]] = defaultdict(set)
     ranked: list[tuple[int, QuestionnaireChoice]] = []
-    journey_state: tuple[int, str | None] = (0, None)
+    journey_state: JourneyState = NO_STATE
     for pk, name, values, rank in stored.union(declared, questionnaires, state, all=True):
         if rank < 0:
-            journey_state = (int(pk), name)
+            journey_state = state_of(pk, name)
         elif rank > 0:
             ranked.append((rank, QuestionnaireChoice(pk=pk, name=name)))
         elif name:
@@ -247,15 +251,18 @@ def _importance_key(
 def _segment_importance(
     organization: Organization,
     journey: Journey,
-    version: int,
+    versions: tuple[int, int],
     filters: dict[str, ReportFilter],
     set_ids: dict[str, list[int]],
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
-    arrives; the values not cached are read together in one query grouped by attribute set."""
+    arrives; the values not cached are read together in one query grouped by attribute set,
+    whose days before yesterday are cached until they change (`versions`: the journey's
+    version and settled version)."""
     if not filters:
         return {}
+    version, settled_version = versions
     keys = {
         value: _importance_key(organization, journey, version, f) for value, f in filters.items()
     }
@@ -279,6 +286,7 @@ def _segment_importance(
             journey=journey,
             report_filter=next(iter(filters.values())),
             set_ids=sorted(values_of),
+            settled_version=settled_version,
         )
         for (set_id, tp_id, score, outcome), pairs in counts.items():
             for value in values_of[set_id]:
@@ -382,7 +390,11 @@ def journey_comparison(
 
     # No aggregate rows: every value is empty, and its importance too (nothing read for it).
     importance = _segment_importance(
-        organization, journey, scoring_version, filters if cells else {}, segment_sets
+        organization,
+        journey,
+        (scoring_version, staff.settled_version),
+        filters if cells else {},
+        segment_sets,
     )
     segments = []
     for value in values:

@@ -311,6 +311,9 @@ class ScoringState(TenantModel):
         "journeys.Journey", on_delete=models.CASCADE, related_name="scoring_state"
     )
     version = models.BigIntegerField(default=0)
+    # Bumped (with `version`) only by changes to days before the organisation's today: what the
+    # figures of settled days cached across batches (`selectors.pair_counts_by_set`) depend on.
+    settled_version = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
     rescored_at = models.DateTimeField(null=True, blank=True)
 

@@ -6,6 +6,7 @@ SCORING.md arithmetic, anonymity suppression included, is `report.py`/`arithmeti
 employee figure leaves through it.
 """
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
@@ -27,7 +28,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, TruncMonth
+from django.db.models.functions import Cast, Concat, TruncMonth
 
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
@@ -67,6 +68,11 @@ OUTCOME_KEYS = ("nps", "overall")
 # Derived importance is cached per journey, filter and ScoringState version; a new version
 # (new data, a rescoring) makes a new key, so old entries only wait for this to expire.
 IMPORTANCE_CACHE_SECONDS = 7 * 24 * 3600
+
+# A journey's ScoringState as `journey_state` gives it: (version, its time as the database
+# writes it as text, settled_version), or (0, None, 0) before any data.
+JourneyState = tuple[int, str | None, int]
+NO_STATE: JourneyState = (0, None, 0)
 _DIMENSION_ORDER = {d: i for i, d in enumerate(Dimension.values)}
 
 
@@ -358,26 +364,20 @@ def pair_plan(date_from: date, date_to: date, today: date) -> PairPlan:
     return PairPlan(months, added, subtracted)
 
 
-def pair_counts_by_set(
-    *,
+PairCounts = dict[tuple[int, int, float, float], int]
+
+
+def _pair_parts(
     organization: Organization,
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int],
-) -> dict[tuple[int, int, float, float], int]:
-    """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
-    touchpoint score with that outcome in the filter's period: one query, the monthly counts
-    per set (ImportancePairSetMonthCount) of the period's whole months and the customers'
-    RespondentScore rows of the days at its edges (`pair_plan`), side by side (UNION ALL).
-
-    Its cost follows touchpoints x sets x (score, outcome) pairs per month, which stops growing
-    with the customers once a set's months see most pairs, plus at most about half a month of
-    customers' rows at each edge of the period (none after today)."""
-    if not set_ids:
-        return {}
-    plan = pair_plan(
-        report_filter.date_from, report_filter.date_to, organization_today(organization)
-    )
+    plan: PairPlan,
+    part: int,
+) -> list[QuerySet[Any]]:
+    """The reads of `plan` (each row tagged with `part`): the monthly counts of its whole
+    months and the customers' RespondentScore rows of the days at its edges, signed."""
+    tag = Value(part, output_field=IntegerField())
     columns = ("attribute_set_id", "touchpoint_id", "score", "outcome")
     parts: list[QuerySet[Any]] = []
     if plan.months:
@@ -386,7 +386,9 @@ def pair_counts_by_set(
         )
         if report_filter.questionnaire_id is not None:
             monthly = monthly.filter(questionnaire_id=report_filter.questionnaire_id)
-        parts.append(monthly.order_by().values_list(*columns).annotate(pairs=Sum("count")))
+        parts.append(
+            monthly.order_by().values_list(*columns).annotate(pairs=Sum("count"), part=tag)
+        )
     if plan.added or plan.subtracted:
         added, edges = Q(), Q()
         for first, last in plan.added:
@@ -401,14 +403,84 @@ def pair_counts_by_set(
         sign: Any = Value(-1, output_field=IntegerField())
         if plan.added:
             sign = Case(When(added, then=Value(1)), default=sign, output_field=IntegerField())
-        parts.append(rows.order_by().values_list(*columns).annotate(pairs=Sum(sign)))
-    if not parts:
+        parts.append(rows.order_by().values_list(*columns).annotate(pairs=Sum(sign), part=tag))
+    return parts
+
+
+def _settled_key(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int],
+    period: tuple[date, date],
+    settled_version: int,
+) -> str:
+    digest = hashlib.sha256(
+        json.dumps([sorted(set_ids), report_filter.questionnaire_id, *map(str, period)]).encode()
+    ).hexdigest()[:32]
+    return f"scoring:settled-pairs:v1:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
+
+
+def pair_counts_by_set(
+    *,
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int],
+    settled_version: int | None = None,
+) -> PairCounts:
+    """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
+    touchpoint score with that outcome in the filter's period: one query, the monthly counts
+    per set (ImportancePairSetMonthCount) of the period's whole months and the customers'
+    RespondentScore rows of the days at its edges (`pair_plan`), side by side (UNION ALL).
+
+    Its cost follows touchpoints x sets x (score, outcome) pairs per month, which stops growing
+    with the customers once a set's months see most pairs, plus at most about half a month of
+    customers' rows at each edge of the period (none after today).
+
+    `settled_version` (the journey's ScoringState.settled_version, which every change to a day
+    before the organisation's today bumps): the part of the period before yesterday is then
+    cached under it, across new batches of today's answers, and only yesterday and today are
+    read (their customers' own rows, or their month's counts early in a month). Without it
+    the whole period is read each time."""
+    if not set_ids:
         return {}
-    query = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True).order_by()
-    counts: dict[tuple[int, int, float, float], int] = defaultdict(int)
-    for set_id, tp_id, score, outcome, pairs in query:
-        counts[(set_id, tp_id, float(score), float(outcome))] += int(pairs)
-    return {key: n for key, n in counts.items() if n}
+    today = organization_today(organization)
+    settled_end = min(report_filter.date_to, today - timedelta(days=2))
+    settled: PairCounts | None = None
+    key = None
+    live = (report_filter.date_from, report_filter.date_to)
+    if settled_version is not None and report_filter.date_from <= settled_end:
+        key = _settled_key(
+            organization,
+            journey,
+            report_filter,
+            set_ids,
+            (report_filter.date_from, settled_end),
+            settled_version,
+        )
+        settled = cache.get(key)
+        live = (settled_end + timedelta(days=1), report_filter.date_to)
+    parts: list[QuerySet[Any]] = []
+    if key is not None and settled is None:
+        plan = pair_plan(report_filter.date_from, settled_end, today)
+        parts += _pair_parts(organization, journey, report_filter, set_ids, plan, 1)
+    if live[0] <= live[1]:
+        plan = pair_plan(live[0], live[1], today)
+        parts += _pair_parts(organization, journey, report_filter, set_ids, plan, 0)
+    counts: PairCounts = defaultdict(int)
+    fresh: PairCounts = defaultdict(int)
+    if parts:
+        query = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:], all=True)
+        for set_id, tp_id, score, outcome, pairs, part in query.order_by():
+            pair = (set_id, tp_id, float(score), float(outcome))
+            (fresh if part else counts)[pair] += int(pairs)
+    if key is not None and settled is None:
+        settled = {pair: n for pair, n in fresh.items() if n}
+        cache.set(key, settled, IMPORTANCE_CACHE_SECONDS)
+    for pair, n in (settled or {}).items():
+        counts[pair] += n
+    return {pair: n for pair, n in counts.items() if n}
 
 
 def scoring_version(*, organization: Organization, journey: Journey) -> int:
@@ -435,6 +507,7 @@ def derived_importance(
     report_filter: ReportFilter,
     set_ids: list[int] | None,
     version: int | None = None,
+    settled_version: int | None = None,
 ) -> dict[int, tuple[float | None, int]]:
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
     answer under the filter (SCORING.md section 6). `version`: the journey's scoring version
@@ -471,6 +544,7 @@ def derived_importance(
                 journey=journey,
                 report_filter=report_filter,
                 set_ids=set_ids,
+                settled_version=settled_version,
             ).items()
         ]
     tables: dict[int, dict[tuple[float, float], int]] = defaultdict(lambda: defaultdict(int))
@@ -515,6 +589,8 @@ class StaffData:
     # Each unit-month's atom (`partition.atom`), computed once per version and cached with the
     # rest: a request then only sums the unit-months of its window.
     atoms: dict[anonymity.UnitMonth, Hashable] = field(default_factory=dict)
+    # The journey's ScoringState settled_version read with `version`.
+    settled_version: int = 0
 
     def window(self, report_filter: ReportFilter) -> tuple[date, date]:
         return self.partition.window(report_filter.date_from, report_filter.date_to)
@@ -584,7 +660,7 @@ def staff_data(
     *,
     organization: Organization,
     journey: Journey,
-    state: tuple[int, str | None] | None = None,
+    state: JourneyState | None = None,
 ) -> StaffData:
     """The journey's employee units and their atoms (`StaffData`), cached until the journey's
     ScoringState changes, that is until new data arrives: one query when cached (the state),
@@ -592,33 +668,59 @@ def staff_data(
     `journey_state`, when the caller has read it already (then one query less)."""
     if state is None:
         state = journey_state(organization=organization, journey=journey)
-    version, updated_at = state
+    version, updated_at, settled_version = state
     # The state's time too: ids (and so versions) are reused after a rolled-back transaction.
     key = (
-        f"scoring:staff:v2:{organization.pk}:{journey.pk}:{version}:"
+        f"scoring:staff:v3:{organization.pk}:{journey.pk}:{version}:"
         f"{(updated_at or '-').replace(' ', 'T')}:{organization.employee_anonymity_min}"
     )
     cached = cache.get(key)
     if isinstance(cached, StaffData):
         return cached
-    staff = _staff_data_read(organization=organization, journey=journey, version=version)
+    staff = _staff_data_read(
+        organization=organization,
+        journey=journey,
+        version=version,
+        settled_version=settled_version,
+    )
     cache.set(key, staff, IMPORTANCE_CACHE_SECONDS)
     return staff
 
 
-def journey_state(*, organization: Organization, journey: Journey) -> tuple[int, str | None]:
-    """The journey's ScoringState version and time (as the database writes it as text), or
-    (0, None) before any data: what `staff_data`'s cache key is made of."""
+def state_text() -> Concat:
+    """The state's time and settled version as one text column ("<time>|<settled>"), so that
+    the state rides along in another query's (version, text) columns (`segment_choices`)."""
+    return Concat(
+        Cast("updated_at", output_field=CharField()),
+        Value("|"),
+        Cast("settled_version", output_field=CharField()),
+        output_field=CharField(),
+    )
+
+
+def state_of(version: Any, text: str | None) -> JourneyState:
+    if text is None:
+        return NO_STATE
+    updated_at, _bar, settled = text.rpartition("|")
+    return int(version), updated_at, int(settled)
+
+
+def journey_state(*, organization: Organization, journey: Journey) -> JourneyState:
+    """The journey's ScoringState version, time (as the database writes it as text) and
+    settled version, or (0, None, 0) before any data: what `staff_data`'s cache key is made
+    of."""
     state = (
         ScoringState.objects.for_organization(organization)
         .filter(journey=journey)
-        .values_list("version", Cast("updated_at", output_field=CharField()))
+        .values_list("version", state_text())
         .first()
     )
-    return (int(state[0]), state[1]) if state else (0, None)
+    return state_of(*state) if state else NO_STATE
 
 
-def _staff_data_read(*, organization: Organization, journey: Journey, version: int) -> StaffData:
+def _staff_data_read(
+    *, organization: Organization, journey: Journey, version: int, settled_version: int = 0
+) -> StaffData:
     """The journey's employee aggregates per questionnaire, attribute set and month, touchpoint
     moments and item counts together: one query (a union of the two per-set tables, employees
     only, grouped by month), whose size grows with the employee units and months, not with the
@@ -694,6 +796,7 @@ def _staff_data_read(*, organization: Organization, journey: Journey, version: i
     )
     return StaffData(
         version=version,
+        settled_version=settled_version,
         partition=partition,
         atoms={unit: partition.atom(unit) for unit in (*touchpoints, *items)},
         set_values=set_values,
@@ -735,6 +838,7 @@ def gap_report_input(
         report_filter=report_filter,
         set_ids=set_ids,
         version=staff.version,
+        settled_version=staff.settled_version,
     )
     staff_touchpoints, staff_items, withheld = staff.report_cells(
         report_filter, [tp.id for tp in shape.touchpoints], shape.item_keys

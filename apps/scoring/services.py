@@ -19,9 +19,10 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_start
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -569,16 +570,31 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     )  # fmt: skip
 
 
-def _bump_versions(cursor: Any, scope: _Scope, now: datetime) -> None:
-    """ScoringState.version + 1 for every journey the responses belong to."""
+def _bump_versions(cursor: Any, scope: _Scope, now: datetime, today: date) -> None:
+    """ScoringState.version + 1 for every journey the responses belong to, and its
+    settled_version + 1 too when a response is of a day before `today` (the organisation's):
+    figures of days before yesterday are cached across batches until that changes
+    (`selectors.pair_counts_by_set`). A new state row starts at 1, unlike the 0 a reader
+    assumes before there is any."""
+    earlier = (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {_RESPONSE} r WHERE {scope.sql} "  # noqa: S608
+        f"AND r.submitted_on < %s) THEN 1 ELSE 0 END"
+    )
     cursor.execute(
-        f"INSERT INTO {_STATE} (organization_id, journey_id, version, updated_at) "  # noqa: S608
-        f"SELECT DISTINCT q.organization_id, q.journey_id, 1, %s FROM {_QUESTIONNAIRE} q "
+        f"INSERT INTO {_STATE} (organization_id, journey_id, version, settled_version, "  # noqa: S608
+        f"updated_at) "
+        f"SELECT DISTINCT q.organization_id, q.journey_id, 1, 1, %s FROM {_QUESTIONNAIRE} q "
         f"WHERE q.id IN (SELECT r.questionnaire_id FROM {_RESPONSE} r WHERE {scope.sql}) "
         f"ORDER BY q.journey_id "
         f"ON CONFLICT (journey_id) DO UPDATE SET version = {_STATE}.version + 1, "
+        f"settled_version = {_STATE}.settled_version + ({earlier}), "
         f"updated_at = excluded.updated_at",
-        (connection.ops.adapt_datetimefield_value(now), *scope.params),
+        (
+            connection.ops.adapt_datetimefield_value(now),
+            *scope.params,
+            *scope.params,
+            connection.ops.adapt_datefield_value(today),
+        ),
     )
 
 
@@ -643,9 +659,23 @@ def responses_process(*, organization_id: int, limit: int = BATCH_SIZE) -> int:
     return _process_batch(organization_id, limit, after_id=0)[0]
 
 
-def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[int, int]:
-    """One batch of responses with ids above `after_id`; returns (processed, highest id)."""
+def _organization_zone(organization_id: int) -> ZoneInfo:
+    name = (
+        Organization.objects.filter(pk=organization_id).values_list("time_zone", flat=True).first()
+    )
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _process_batch(
+    organization_id: int, limit: int, *, after_id: int, zone: ZoneInfo | None = None
+) -> tuple[int, int]:
+    """One batch of responses with ids above `after_id`; returns (processed, highest id).
+    `zone`: the organisation's time zone, when the caller has read it already."""
     now = timezone.now()
+    today = timezone.localtime(now, zone or _organization_zone(organization_id)).date()
     with transaction.atomic():
         _lock(organization_id, exclusive=False)
         _tune(BATCH_WORK_MEM, synchronous_commit=False)
@@ -665,7 +695,7 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
             _mark_processed(cursor, scope, now)
             _aggregate(cursor, scope)
             alerts_raise_for_responses(organization_id=organization_id, response_ids=response_ids)
-            _bump_versions(cursor, scope, now)
+            _bump_versions(cursor, scope, now, today)
         webhooks_emit_responses(organization_id=organization_id, response_ids=response_ids)
     return len(claimed), response_ids[-1]
 
@@ -683,8 +713,9 @@ def responses_process_pending(
     """
     deadline = time.monotonic() + time_budget
     total = after_id = 0
+    zone = _organization_zone(organization_id)
     while True:
-        processed, last_id = _process_batch(organization_id, limit, after_id=after_id)
+        processed, last_id = _process_batch(organization_id, limit, after_id=after_id, zone=zone)
         total += processed
         if processed < limit:
             if after_id == 0:
@@ -793,7 +824,10 @@ def journey_rescore(
             journey=journey, defaults={"organization": organization}
         )
         ScoringState.objects.for_organization(organization).filter(pk=state.pk).update(
-            version=F("version") + 1, rescored_at=now, updated_at=now
+            version=F("version") + 1,
+            settled_version=F("settled_version") + 1,
+            rescored_at=now,
+            updated_at=now,
         )
         counted = responses.count()
         audit_record(

@@ -1,0 +1,134 @@
+"""Importance pairs of settled days (before yesterday) cached across batches of today's answers.
+
+`selectors.pair_counts_by_set` caches the part of a period before yesterday under the journey's
+ScoringState.settled_version, which a batch bumps only when it holds a response of a day before
+the organisation's today (and a rescoring always). Whatever arrives, the read must equal the
+customers' own pairs (RespondentScore).
+"""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from apps.scoring import selectors
+from apps.scoring.filters import ReportFilter, organization_today
+from apps.scoring.models import AttributeSet, RespondentScore, ScoringState
+from apps.scoring.services import journey_rescore, responses_process
+from tests.scoring.conftest import ResponseRow, rating_key
+
+
+def _rows(journey, days, count):
+    t1 = journey.touchpoints_in_order[0]
+    return [
+        ResponseRow(
+            "customer",
+            {rating_key(t1, "ease"): 1 + (i * 3) % 5, "nps": (i * 7) % 11},
+            segment={"region": ("north", "south")[i % 2]},
+            day=days[i % len(days)],
+        )
+        for i in range(count)
+    ]
+
+
+def _raw(org, flt, set_ids):
+    return dict(
+        Counter(
+            RespondentScore.objects.for_organization(org)
+            .filter(day__gte=flt.date_from, day__lte=flt.date_to, outcome__isnull=False,
+                    attribute_set_id__in=set_ids)
+            .values_list("attribute_set_id", "touchpoint_id", "score", "outcome")
+        )
+    )  # fmt: skip
+
+
+def _read(org, journey, flt, set_ids, settled=None):
+    if settled is None:
+        settled = (
+            ScoringState.objects.for_organization(org)
+            .filter(journey=journey)
+            .values_list("settled_version", flat=True)
+            .first()
+        ) or 0
+    return selectors.pair_counts_by_set(
+        organization=org,
+        journey=journey,
+        report_filter=flt,
+        set_ids=set_ids,
+        settled_version=settled,
+    )
+
+
+def _settled(org, journey):
+    return ScoringState.objects.for_organization(org).get(journey=journey).settled_version
+
+
+def test_settled_pairs_follow_every_change(
+    org, scoring_journey, response_store, django_assert_num_queries
+):
+    today = organization_today(org)
+    old, yesterday = today - timedelta(days=40), today - timedelta(days=1)
+    response_store.add_many(_rows(scoring_journey, [old, today - timedelta(days=3), yesterday,
+                                                    today], 24))  # fmt: skip
+    responses_process(organization_id=org.pk)
+    sets = sorted(AttributeSet.objects.for_organization(org).values_list("pk", flat=True))
+    flt = ReportFilter(today - timedelta(days=89), today)
+    first = _read(org, scoring_journey, flt, sets)
+    assert first == _raw(org, flt, sets) and first
+    # Cached now: the settled part comes from the cache, yesterday and today are read.
+    settled = _settled(org, scoring_journey)
+    with django_assert_num_queries(1):
+        assert _read(org, scoring_journey, flt, sets, settled) == first
+
+    # Today's answers leave the settled days alone; the read sees them. (Yesterday's would
+    # bump the settled version too: a batch begun before midnight may commit after it.)
+    response_store.add_many(_rows(scoring_journey, [today], 6))
+    responses_process(organization_id=org.pk)
+    assert _settled(org, scoring_journey) == settled
+    assert _read(org, scoring_journey, flt, sets) == _raw(org, flt, sets) != first
+
+    # A late answer of a settled day makes the cached part stale: the batch says so.
+    before = _read(org, scoring_journey, flt, sets)
+    response_store.add_many(_rows(scoring_journey, [today - timedelta(days=3)], 5))
+    responses_process(organization_id=org.pk)
+    assert _settled(org, scoring_journey) == settled + 1
+    after = _read(org, scoring_journey, flt, sets)
+    assert after == _raw(org, flt, sets) != before
+
+    # A rescoring may change any day: it bumps the settled version too.
+    journey_rescore(organization=org, actor=None, journey=scoring_journey)
+    assert _settled(org, scoring_journey) == settled + 2
+    assert _read(org, scoring_journey, flt, sets) == _raw(org, flt, sets)
+
+
+@pytest.mark.parametrize("offsets", [(0, 0), (89, 2), (89, 0), (30, 10), (1, 0), (5, 3)])
+def test_settled_and_live_parts_add_up_for_any_period(org, scoring_journey, response_store,
+                                                      offsets):  # fmt: skip
+    """Periods wholly settled, wholly live, and across the boundary, read cold then cached."""
+    today = organization_today(org)
+    days = [today - timedelta(days=d) for d in (0, 1, 2, 3, 7, 31, 45, 88, 89, 90)]
+    response_store.add_many(_rows(scoring_journey, days, 40))
+    responses_process(organization_id=org.pk)
+    sets = sorted(AttributeSet.objects.for_organization(org).values_list("pk", flat=True))
+    back, end = offsets
+    flt = ReportFilter(today - timedelta(days=back), today - timedelta(days=end))
+    for set_ids in (sets, sets[:1]):
+        expected = _raw(org, flt, set_ids)
+        assert _read(org, scoring_journey, flt, set_ids) == expected
+        assert _read(org, scoring_journey, flt, set_ids) == expected
+
+
+def test_a_batch_of_today_does_not_touch_the_settled_version(org, scoring_journey, response_store):
+    today = organization_today(org)
+    response_store.add_many(_rows(scoring_journey, [today], 3))
+    responses_process(organization_id=org.pk)
+    state = ScoringState.objects.for_organization(org).get(journey=scoring_journey)
+    assert (state.version, state.settled_version) == (1, 1)  # a new row starts at 1
+    response_store.add_many(_rows(scoring_journey, [today], 3))
+    responses_process(organization_id=org.pk)
+    state.refresh_from_db()
+    assert (state.version, state.settled_version) == (2, 1)
+    response_store.add_many(_rows(scoring_journey, [today - timedelta(days=1)], 1))
+    responses_process(organization_id=org.pk)
+    state.refresh_from_db()
+    assert (state.version, state.settled_version) == (3, 2)
