@@ -12,10 +12,11 @@ whole WSGI handler and middleware, production settings with PostgreSQL and Redis
 logged in as the owner) and times each request in its process: the default page (last 90 days),
 the page comparing the 25 stores side by side with the staff calibration by team, and the same
 for 365 days. The scales' requests alternate (1M, 10M, then 10M, 1M, ...), so that other work
-on a shared machine slows both alike and the ratio stays meaningful. Derived importance is
-cached until new data arrives, so each page is timed with its cache cold (the process's
-importance keys deleted before every request: the first read after a processed batch) and
-warm. Prints p50/p95 and the query count per page, the SQL time by read (the comparison's
+on a shared machine slows both alike and the ratio stays meaningful. Each page is timed in
+three cache states: "settled", nothing of derived importance cached (the first read of a
+period, or after a late answer or a rescoring); "cold", the first read after a batch of today's
+answers (importance read again, the importance pairs of days before yesterday still cached);
+"warm". Prints p50/p95 and the query count per page, the SQL time by read (the comparison's
 grouped reads apart), and the 10M/1M ratio; writes bench/results/dashboard_read-*.json.
 """
 
@@ -50,13 +51,22 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def forget_importance(redis_url: str, prefix: str = "") -> int:
+# What each cache state deletes before every request: "cold" is the first read after a batch
+# of today's answers (the journey's scoring version changed: derived importance is read again,
+# but the importance pairs of settled days, before yesterday, stay cached); "settled" also
+# forgets those (the first read of a period, or after a late answer or a rescoring).
+FORGET = {"cold": ("importance",), "settled": ("importance", "settled-pairs"), "warm": ()}
+
+
+def forget_importance(
+    redis_url: str, prefix: str = "", what: tuple[str, ...] = ("importance",)
+) -> int:
     """Delete the cached derived importance (the report's and the compared values') of the
-    process whose cache keys start with `prefix`."""
+    process whose cache keys start with `prefix` (and whatever else `what` names)."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*importance*", count=1000))
+    keys = [key for name in what for key in client.scan_iter(match=f"{prefix}*{name}*", count=1000)]
     return client.delete(*keys) if keys else 0
 
 
@@ -87,14 +97,14 @@ class QueryTimer:
 
 
 def _one_request(
-    client: Any, url: str, params: dict[str, Any], cold: bool, redis_url: str, prefix: str
+    client: Any, url: str, params: dict[str, Any], state: str, redis_url: str, prefix: str
 ) -> dict[str, Any]:
     """One timed request: seconds, queries, SQL ms by read, and what the page shows."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    if cold:
-        forget_importance(redis_url, prefix)
+    if FORGET[state]:
+        forget_importance(redis_url, prefix, FORGET[state])
     timer = QueryTimer()
     with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timer):
         started = time.perf_counter()
@@ -135,7 +145,7 @@ def serve(answers: int, redis_url: str, prefix: str) -> None:
     print(json.dumps({"counts": counts}, default=str), file=protocol, flush=True)
     for line in sys.stdin:
         ask = json.loads(line)
-        result = _one_request(client, url, ask["params"], ask["cold"], redis_url, prefix)
+        result = _one_request(client, url, ask["params"], ask["state"], redis_url, prefix)
         print(json.dumps(result), file=protocol, flush=True)
 
 
@@ -194,9 +204,9 @@ class Scale:
             raise SystemExit(f"the {self.answers:,}-answer process stopped; see {self.log}")
         return json.loads(line)
 
-    def request(self, params: dict[str, Any], cold: bool) -> dict[str, Any]:
+    def request(self, params: dict[str, Any], state: str) -> dict[str, Any]:
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"params": params, "cold": cold}) + "\n")
+        self.process.stdin.write(json.dumps({"params": params, "state": state}) + "\n")
         self.process.stdin.flush()
         return self.read()
 
@@ -212,15 +222,14 @@ def measure(scales: list[Scale], runs: int, today: date) -> list[list[dict[str, 
     rows: list[list[dict[str, Any]]] = [[] for _ in scales]
     for label, days, extra in PAGES:
         params = page_params(days, extra, today)
-        for cache_state in ("cold", "warm"):
-            cold = cache_state == "cold"
+        for cache_state in ("settled", "cold", "warm"):
             results: list[list[dict[str, Any]]] = [[] for _ in scales]
             for scale in scales:  # the first request of each warms PostgreSQL's buffers
-                scale.request(params, cold)
+                scale.request(params, cache_state)
             for attempt in range(runs):
                 order = list(enumerate(scales))
                 for index, scale in order if attempt % 2 == 0 else reversed(order):
-                    results[index].append(scale.request(params, cold))
+                    results[index].append(scale.request(params, cache_state))
             for index, scale in enumerate(scales):
                 rows[index].append(summary_row(label, cache_state, results[index]))
                 print(f"    {scale.answers:,}: {rows[index][-1]}", flush=True)
@@ -260,7 +269,7 @@ def main() -> None:
     finally:
         for scale in scales:
             scale.stop()
-            forget_importance(redis_url, scale.prefix)
+            forget_importance(redis_url, scale.prefix, FORGET["settled"])
         if not args.keep:
             for url in urls:
                 drop_database(url)
