@@ -305,8 +305,8 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
             ).backfill_sql("postgresql")
         )
         cursor.execute(
-            "INSERT INTO scoring_scoringstate (organization_id, journey_id, version, updated_at) "
-            "VALUES (%s, %s, 1, now())",
+            "INSERT INTO scoring_scoringstate (organization_id, journey_id, version, "
+            "settled_version, updated_at) VALUES (%s, %s, 1, 1, now())",
             [organization.pk, journey.pk],
         )
         for table in ("bench_per", "bench_answers", "bench_levels", "bench_resp", "bench_sets",
