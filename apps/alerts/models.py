@@ -79,10 +79,21 @@ class AlertRuleSet(TenantModel):
 
 
 class Alert(TenantModel):
+    # Every index is written for every alert raised (a busy batch raises thousands). The
+    # organisation, journey and assignee columns have no single-column index: the composite
+    # indexes below start with them and serve their lookups and the deletes' cascades
+    # (organisation: alert_one_per_response and alert_status_due; journey: alert_journey_status;
+    # assignee: alert_assignee_status). The response keeps its own (a deleted response's alert
+    # is found by response alone), the touchpoint too (no composite starts with it).
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     response = models.ForeignKey(
         "responses.Response", on_delete=models.CASCADE, related_name="alerts"
     )
-    journey = models.ForeignKey("journeys.Journey", on_delete=models.CASCADE, related_name="+")
+    journey = models.ForeignKey(
+        "journeys.Journey", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # The lowest-scoring touchpoint among those that tripped a rule (None: only NPS, overall
     # or keywords did).
     touchpoint = models.ForeignKey(
@@ -101,6 +112,7 @@ class Alert(TenantModel):
         blank=True,
         related_name="+",
         verbose_name=_("assignee"),
+        db_index=False,
     )
     outcome = models.CharField(
         _("outcome"), max_length=16, choices=AlertOutcome.choices, blank=True
@@ -146,7 +158,10 @@ class Alert(TenantModel):
 class AlertEvent(TenantModel):
     """The alert's own history, shown on its page (the audit log keeps the same facts)."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    # No single-column index: alert_event_alert (alert, created_at) starts with it.
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -1,28 +1,34 @@
 """Alert writes: raising alerts from processed responses, the workflow, rules and preferences.
 
 `alerts_raise_for_responses` runs inside the scoring batch's transaction and costs a constant
-number of queries per batch, whatever its size: the answers of its customer responses (one
-query), the journeys' rules (one), the candidate assignees' memberships (one) and one INSERT
-... ON CONFLICT DO NOTHING, so reprocessing a response never raises a second alert.
+number of queries per batch, whatever its size. On PostgreSQL the rules are evaluated in the
+database: one statement reads the batch's customer answers with their journeys' rules, builds
+each tripped response's triggers, picks its touchpoint and assignee and INSERTs the alerts ...
+ON CONFLICT DO NOTHING (so reprocessing a response never raises a second alert). Keywords are
+matched in Python (`str.casefold()`): only when a journey of the batch has keywords, its
+responses' text answers are read and the matches go into a second run of the statement for
+those responses. On SQLite the same rules are evaluated in Python: the answers (one query), the
+candidate assignees' memberships and the rules ride along, then one INSERT.
 """
 
-import statistics
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, ValidationFailed
-from apps.journeys.models import Journey
+from apps.journeys.models import Journey, Stage, Touchpoint
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import Action, Principal, require
-from apps.responses.models import Answer
+from apps.responses.models import Answer, Response
 from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
 from apps.surveys.services import questionnaire_edit_start
 from apps.webhooks.services import webhooks_emit_alerts_created
@@ -105,8 +111,10 @@ class _Respondent:
     journey_id: int
     journey_owner_id: int | None
     triggers: list[dict[str, Any]] = field(default_factory=list)
-    # touchpoint id -> normalised dimension answers (SCORING.md section 4)
-    scores: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # touchpoint id -> normalised dimension answers (SCORING.md section 4) as (numerator,
+    # denominator): the lowest touchpoint is picked by exact means, so that both evaluations
+    # agree on ties
+    scores: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
     # touchpoint id -> (owner id, stage position, position)
     touchpoints: dict[int, tuple[int | None, int, int]] = field(default_factory=dict)
     triggered_touchpoints: set[int] = field(default_factory=set)
@@ -206,16 +214,28 @@ def _respondents(
             respondent.touchpoints[touchpoint_id] = (tp_owner_id, stage_position, tp_position)
         scaled = value is not None and not not_applicable and lo is not None and hi is not None
         if kind == ItemKind.RATING and scaled and hi > lo and touchpoint_id and dimension:
-            respondent.scores[touchpoint_id].append(100 * (value - lo) / (hi - lo))
+            respondent.scores[touchpoint_id].append((100 * (value - lo), hi - lo))
         respondent.rows.append(
             (kind, key, touchpoint_id, dimension, lo, hi, value if scaled else None, text)
         )
     return respondents, rules
 
 
+def _folded_keywords(keywords: Sequence[str]) -> list[tuple[str, str]]:
+    """The rule's keywords that are not blank, each with its case-folded form."""
+    return [(word, word.casefold()) for word in keywords if word.strip()]
+
+
+def _keywords_in(text: str, keywords: Sequence[tuple[str, str]]) -> list[str]:
+    """The keywords (as the rule spells them, in its order) that `text` contains, ignoring case
+    (`str.casefold()`: "STRASSE" contains "straße")."""
+    folded = text.casefold()
+    return [word for word, folded_word in keywords if folded_word in folded]
+
+
 def _evaluate(respondent: _Respondent, rules: Rules) -> None:
     """Fill the respondent's triggers (in questionnaire order) under the journey's rules."""
-    keywords = [(word, word.casefold()) for word in rules.keywords if word.strip()]
+    keywords = _folded_keywords(rules.keywords)
     for kind, key, touchpoint_id, dimension, lo, hi, value, text in respondent.rows:
         if kind == ItemKind.RATING and value is not None and touchpoint_id and dimension:
             if rules.rating_enabled and _is_low(value, lo, hi, rules.rating_threshold):
@@ -241,8 +261,7 @@ def _evaluate(respondent: _Respondent, rules: Rules) -> None:
                     {"kind": TriggerKind.OVERALL.value, "value": value, "lo": lo, "hi": hi}
                 )
         elif kind in _TEXT_KINDS and text and keywords and not is_contact_key(key):
-            folded = text.casefold()
-            found = [word for word, folded_word in keywords if folded_word in folded]
+            found = _keywords_in(text, keywords)
             if found:
                 respondent.triggers.append(
                     {
@@ -256,32 +275,57 @@ def _evaluate(respondent: _Respondent, rules: Rules) -> None:
 
 
 def _lowest_touchpoint(respondent: _Respondent) -> int | None:
-    """The triggered touchpoint with the lowest touchpoint score (unscored ones last; ties: the
-    earlier touchpoint in the journey)."""
+    """The triggered touchpoint with the lowest touchpoint score, the exact mean (unscored ones
+    last; ties: the earlier touchpoint in the journey, then the lower id)."""
 
-    def rank(touchpoint_id: int) -> tuple[float, int, int]:
+    def rank(touchpoint_id: int) -> tuple[Fraction | float, int, int, int]:
         scores = respondent.scores.get(touchpoint_id)
         _owner, stage_position, position = respondent.touchpoints.get(touchpoint_id, (None, 0, 0))
-        score = statistics.fmean(scores) if scores else float("inf")
-        return score, stage_position or 0, position or 0
+        score: Fraction | float = float("inf")
+        if scores:
+            score = sum((Fraction(*pair) for pair in scores), Fraction(0)) / len(scores)
+        return score, stage_position or 0, position or 0, touchpoint_id
 
     if not respondent.triggered_touchpoints:
         return None
+    if len(respondent.triggered_touchpoints) == 1:
+        return next(iter(respondent.triggered_touchpoints))
     return min(respondent.triggered_touchpoints, key=rank)
 
 
 def alerts_raise_for_responses(
-    *, organization_id: int, response_ids: Sequence[int], now: datetime | None = None
+    *,
+    organization_id: int,
+    response_ids: Sequence[int],
+    now: datetime | None = None,
+    in_python: bool = False,
 ) -> int:
     """Raise one alert per customer response in `response_ids` that trips its journey's rules.
 
     Called by the scoring pipeline inside its batch transaction. Employee responses never raise
     alerts. A response that already has an alert keeps it unchanged. Returns how many responses
-    tripped a rule (their alerts may have existed already).
+    tripped a rule (their alerts may have existed already). PostgreSQL evaluates the rules in
+    the database unless `in_python` (the SQLite evaluation; the tests compare the two).
     """
     if not response_ids:
         return 0
     now = now or timezone.now()
+    if connection.vendor == "postgresql" and not in_python:
+        tripped, raised = _raise_in_database(organization_id, response_ids, now)
+    else:
+        tripped, raised = _raise_in_python(organization_id, response_ids, now)
+    if raised:
+        webhooks_emit_alerts_created(
+            organization_id=organization_id, response_ids=raised, created_at=now
+        )
+        transaction.on_commit(lambda: _queue_notify(organization_id, response_ids=raised))
+    return tripped
+
+
+def _raise_in_python(
+    organization_id: int, response_ids: Sequence[int], now: datetime
+) -> tuple[int, list[int]]:
+    """(responses that tripped a rule, the responses whose alerts to announce)."""
     respondents, rules = _respondents(organization_id, response_ids)
     tripped: list[tuple[_Respondent, Rules, int | None, int | None]] = []
     for respondent in respondents.values():
@@ -295,7 +339,7 @@ def alerts_raise_for_responses(
         owner_id = respondent.touchpoints[touchpoint_id][0] if touchpoint_id else None
         tripped.append((respondent, journey_rules, touchpoint_id, owner_id))
     if not tripped:
-        return 0
+        return 0, []
     alerts = []
     for respondent, journey_rules, touchpoint_id, owner_id in tripped:
         # The lowest-scoring triggered touchpoint's owner, else the journey owner, else nobody
@@ -316,12 +360,189 @@ def alerts_raise_for_responses(
             )
         )
     Alert.objects.bulk_create(alerts, ignore_conflicts=True)
-    raised = [alert.response_id for alert in alerts]
-    webhooks_emit_alerts_created(
-        organization_id=organization_id, response_ids=raised, created_at=now
+    # Those that existed already are left out by the webhooks (stamped another time) and by the
+    # notification (already told or resolved).
+    return len(alerts), [alert.response_id for alert in alerts]
+
+
+def _table(model: Any) -> str:
+    return str(model._meta.db_table)
+
+
+# The rules evaluated in the database, as `_evaluate` and `_lowest_touchpoint` do in Python.
+# Parameters: org, the batch's response ids, now, and `kw`: NULL on the first run, which leaves
+# out the responses of journeys with keywords and returns their ids; the second run takes those
+# responses with their keyword matches (found in Python), a JSON list of {"a": answer id, "k":
+# [keywords found]}. `base`: the batch's customer responses of journeys with alerts on (the
+# others read no answers) with the rules, defaults where the journey has no row. `hits`: their
+# scaled rating, NPS and overall answers (each response's answers through the answers' unique
+# index, as the scoring statements read them) with whether each trips its rule; `kw`: the
+# keyword matches. `trig` has one row per trigger; its JSON, as `_evaluate` builds it, is built
+# once per item and value (`texts`) and the response's list is put together as text (building
+# a JSON object per answer took a third of the statement's time). `picked` is the
+# lowest-scoring triggered touchpoint (exact mean of the normalised dimension answers, unscored
+# last, then by stage and touchpoint position); the alert goes to its owner if still a member,
+# else to the journey owner if a member. The alerts are inserted in response order.
+_BOTTOM_BOX = "CASE WHEN i.scale_hi - i.scale_lo + 1 >= 5 THEN i.scale_lo + 1 ELSE i.scale_lo END"
+_RAISE_SQL = f"""
+WITH base AS MATERIALIZED (
+    SELECT r.id AS response_id, q.journey_id, j.owner_id AS journey_owner_id,
+        COALESCE(rs.rating_enabled, true) AS rating_on, rs.rating_threshold,
+        COALESCE(rs.nps_enabled, true) AS nps_on,
+        COALESCE(rs.nps_threshold, {NPS_DETRACTOR_MAX}) AS nps_max,
+        COALESCE(rs.overall_enabled, true) AS overall_on, rs.overall_threshold,
+        COALESCE(rs.sla_hours, {DEFAULT_SLA_HOURS}) AS sla_hours,
+        COALESCE(rs.keywords, '[]'::jsonb) <> '[]'::jsonb AS has_keywords
+    FROM {_table(Response)} r
+    JOIN {_table(Questionnaire)} q ON q.id = r.questionnaire_id
+    JOIN {_table(Journey)} j ON j.id = q.journey_id
+    LEFT JOIN {_table(AlertRuleSet)} rs ON rs.journey_id = q.journey_id
+    WHERE r.organization_id = %(org)s AND r.id = ANY(%(ids)s)
+        AND r.audience = '{Audience.CUSTOMER}' AND COALESCE(rs.enabled, true)
+),
+batch AS MATERIALIZED (
+    SELECT * FROM base WHERE %(kw)s::jsonb IS NOT NULL OR NOT has_keywords
+),
+hits AS MATERIALIZED (
+    SELECT b.response_id, i.position, a.id AS answer_id, a.item_id, i.kind, i.touchpoint_id,
+        i.dimension, a.value, i.scale_lo, i.scale_hi,
+        CASE i.kind
+            WHEN '{ItemKind.RATING}' THEN i.touchpoint_id IS NOT NULL AND i.dimension <> ''
+                AND b.rating_on AND a.value <= COALESCE(b.rating_threshold, {_BOTTOM_BOX})
+            WHEN '{ItemKind.NPS}' THEN b.nps_on AND a.value <= b.nps_max
+            ELSE b.overall_on AND a.value <= COALESCE(b.overall_threshold, {_BOTTOM_BOX})
+        END AS tripped
+    FROM batch b
+    CROSS JOIN LATERAL (
+        SELECT a.id, a.item_id, a.value FROM {_table(Answer)} a
+        WHERE a.response_id = b.response_id AND a.organization_id = %(org)s
+            AND a.value IS NOT NULL AND NOT a.not_applicable OFFSET 0
+    ) a
+    JOIN {_table(Item)} i ON i.id = a.item_id
+    WHERE i.kind IN ('{ItemKind.RATING}', '{ItemKind.NPS}', '{ItemKind.OVERALL}')
+        AND i.scale_lo IS NOT NULL AND i.scale_hi IS NOT NULL
+),
+kw AS (
+    SELECT a.response_id, i.position, a.id AS answer_id, i.touchpoint_id, m.k AS keywords
+    FROM jsonb_to_recordset(COALESCE(%(kw)s::jsonb, '[]'::jsonb)) AS m(a bigint, k jsonb)
+    JOIN {_table(Answer)} a ON a.id = m.a AND a.organization_id = %(org)s
+    JOIN batch b ON b.response_id = a.response_id
+    JOIN {_table(Item)} i ON i.id = a.item_id
+),
+trig AS (
+    SELECT response_id, position, answer_id, item_id, value, NULL::text AS t,
+        CASE WHEN kind = '{ItemKind.RATING}' THEN touchpoint_id END AS touchpoint_id
+    FROM hits WHERE tripped
+    UNION ALL
+    SELECT response_id, position, answer_id, NULL, NULL, jsonb_build_object(
+        'kind', '{TriggerKind.KEYWORD.value}', 'keywords', keywords, 'touchpoint', touchpoint_id
+    )::text, touchpoint_id
+    FROM kw
+),
+texts AS (
+    SELECT item_id, value, CASE WHEN kind = '{ItemKind.RATING}' THEN jsonb_build_object(
+            'kind', '{TriggerKind.RATING.value}', 'touchpoint', touchpoint_id,
+            'dimension', dimension, 'value', value, 'lo', scale_lo, 'hi', scale_hi)
+        ELSE jsonb_build_object('kind', kind, 'value', value, 'lo', scale_lo, 'hi', scale_hi)
+        END::text AS t
+    FROM (SELECT DISTINCT item_id, value, kind, touchpoint_id, dimension, scale_lo, scale_hi
+        FROM hits WHERE tripped) d
+),
+tripped AS (
+    SELECT g.response_id, CAST('[' || string_agg(COALESCE(g.t, x.t), ', '
+        ORDER BY g.position, g.answer_id) || ']' AS jsonb) AS triggers
+    FROM trig g LEFT JOIN texts x ON x.item_id = g.item_id AND x.value = g.value
+    GROUP BY g.response_id
+),
+triggered AS (
+    SELECT DISTINCT response_id, touchpoint_id FROM trig WHERE touchpoint_id IS NOT NULL
+),
+scores AS (
+    SELECT h.response_id, h.touchpoint_id,
+        round(avg(CAST(100 * (h.value - h.scale_lo) AS numeric(60, 40))
+            / (h.scale_hi - h.scale_lo)), 25) AS score
+    FROM hits h JOIN triggered t ON t.response_id = h.response_id
+        AND t.touchpoint_id = h.touchpoint_id
+    WHERE h.kind = '{ItemKind.RATING}' AND h.dimension <> '' AND h.scale_hi > h.scale_lo
+    GROUP BY h.response_id, h.touchpoint_id
+),
+picked AS (
+    SELECT DISTINCT ON (t.response_id) t.response_id, t.touchpoint_id, tp.owner_id
+    FROM triggered t
+    JOIN {_table(Touchpoint)} tp ON tp.id = t.touchpoint_id
+    JOIN {_table(Stage)} st ON st.id = tp.stage_id
+    LEFT JOIN scores s ON s.response_id = t.response_id AND s.touchpoint_id = t.touchpoint_id
+    ORDER BY t.response_id, s.score ASC NULLS LAST, st.position, tp.position, tp.id
+),
+inserted AS (
+    INSERT INTO {_table(Alert)} (organization_id, response_id, journey_id, touchpoint_id,
+        triggers, status, assignee_id, outcome, resolution_note, created_at, due_at,
+        escalate_at)
+    SELECT %(org)s, x.response_id, b.journey_id, p.touchpoint_id, x.triggers,
+        '{AlertStatus.NEW}',
+        CASE WHEN EXISTS (SELECT FROM {_table(Membership)} m
+                WHERE m.organization_id = %(org)s AND m.user_id = p.owner_id) THEN p.owner_id
+            WHEN EXISTS (SELECT FROM {_table(Membership)} m
+                WHERE m.organization_id = %(org)s AND m.user_id = b.journey_owner_id)
+            THEN b.journey_owner_id
+        END,
+        '', '', %(now)s, %(now)s + b.sla_hours * interval '1 hour',
+        %(now)s + 2 * b.sla_hours * interval '1 hour'
+    FROM tripped x JOIN batch b ON b.response_id = x.response_id
+    LEFT JOIN picked p ON p.response_id = x.response_id
+    ORDER BY x.response_id
+    ON CONFLICT DO NOTHING
+    RETURNING response_id
+)
+SELECT (SELECT count(*) FROM tripped),
+    ARRAY(SELECT response_id FROM inserted ORDER BY response_id),
+    ARRAY(SELECT response_id FROM base WHERE has_keywords AND %(kw)s::jsonb IS NULL
+        ORDER BY response_id)
+"""  # noqa: S608 (table names and constants only)
+
+
+def _raise_in_database(
+    organization_id: int, response_ids: Sequence[int], now: datetime
+) -> tuple[int, list[int]]:
+    """(responses that tripped a rule, the responses whose alerts were inserted): `_RAISE_SQL`
+    once, and again for the responses of journeys with keywords, if any."""
+    params: dict[str, Any] = {
+        "org": organization_id, "ids": list(response_ids), "now": now, "kw": None,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_RAISE_SQL, params)
+        tripped, raised, deferred = cursor.fetchone()
+        if deferred:
+            matches = _keyword_matches(organization_id, deferred)
+            cursor.execute(_RAISE_SQL, {**params, "ids": deferred, "kw": json.dumps(matches)})
+            more, more_raised, _none = cursor.fetchone()
+            tripped += more
+            raised = sorted([*raised, *more_raised])
+    return int(tripped), list(raised)
+
+
+def _keyword_matches(organization_id: int, response_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The text answers of these responses (customer responses of journeys with alerts on and
+    keywords) that contain a keyword of their journey's rules: [{"a": answer id, "k": [the
+    keywords found, in the rule's order]}]."""
+    rows = (
+        Answer.objects.for_organization(organization_id)
+        .filter(response_id__in=list(response_ids), item__kind__in=_TEXT_KINDS)
+        .exclude(text="")
+        .values_list("id", "item__key", "text", _RULES + "keywords")
     )
-    transaction.on_commit(lambda: _queue_notify(organization_id, response_ids=raised))
-    return len(alerts)
+    matches = []
+    folded: dict[str, list[tuple[str, str]]] = {}
+    for answer_id, key, text, keywords in rows:
+        if is_contact_key(key):
+            continue
+        cache_key = json.dumps(keywords)
+        if cache_key not in folded:
+            folded[cache_key] = _folded_keywords(keywords)
+        found = _keywords_in(text, folded[cache_key])
+        if found:
+            matches.append({"a": answer_id, "k": found})
+    return matches
 
 
 def _queue_notify(

@@ -179,7 +179,7 @@ def test_a_viewer_may_not_change_rules(org, viewer, journey):
         )
 
 
-def test_raising_costs_three_queries_per_batch_whatever_its_size(
+def test_raising_costs_a_constant_number_of_queries_per_batch_whatever_its_size(
     org, journey, response_store, django_assert_num_queries
 ):
     web, support, invoice = journey.touchpoints_in_order
@@ -200,10 +200,12 @@ def test_raising_costs_three_queries_per_batch_whatever_its_size(
             for i in range(count)
         ]
 
+    # SQLite: read, insert, and whether a webhook endpoint wants `alert.created` (nobody here);
+    # PostgreSQL reads and inserts in one statement.
+    queries = 2 if connection.vendor == "postgresql" else 3
     for size in (3, 300):
         responses = response_store.add_many(rows(size))
-        # Read, insert, and whether a webhook endpoint wants `alert.created` (nobody here).
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(queries):
             raised = alerts_raise_for_responses(
                 organization_id=org.pk, response_ids=[r.pk for r in responses]
             )
