@@ -450,7 +450,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
 
 
-# --- a rescoring's statement (PostgreSQL) ------------------------------------------------------
+# --- a rescoring's statements (PostgreSQL) -----------------------------------------------------
 #
 # A rescoring computes every aggregate row of the journey afresh, as the batches would, and
 # then writes only the difference: rows whose figures changed are updated, new rows inserted,
@@ -532,15 +532,16 @@ def _rewrite(index: int, table: str, key: str, others: str, rows: str, journey_i
 # per-respondent rows (both audiences). Temporary, dropped at commit.
 _STAGE_CELLS = "scoring_rescore_cells"
 _STAGE_PER = "scoring_rescore_per"
-# A rescoring is a rare job over millions of answers: its two reads may use parallel workers
-# (PostgreSQL runs no data-modifying statement in parallel, but the SELECT of a CREATE TABLE ... AS
-# may be). Set for those two statements only.
+# A rescoring is a rare job over millions of answers: its read of the cells may use parallel
+# workers (PostgreSQL runs no data-modifying statement in parallel, but the SELECT of a
+# CREATE TABLE ... AS may be). Set for that statement only.
 RESCORE_PARALLEL_WORKERS = 2
 
 
 def _stage_cells(scope: _Scope) -> str:
     """`CREATE TEMP TABLE` of `counted` (as a batch has it) for the whole journey: a plain join
-    and GROUP BY, which PostgreSQL aggregates partially in each worker."""
+    and GROUP BY, which PostgreSQL aggregates partially in each parallel worker (the baseline
+    statement's work, on both cores)."""
     return (
         f"CREATE TEMP TABLE {_STAGE_CELLS} ON COMMIT DROP AS "  # noqa: S608
         f"WITH {_answers(scope, materialized=False)}, {_ITEM_COUNTS} SELECT * FROM counted"
@@ -549,11 +550,13 @@ def _stage_cells(scope: _Scope) -> str:
 
 def _stage_per(scope: _Scope, journey_id: int) -> str:
     """`CREATE TEMP TABLE` of `per` (as a batch has it) for the whole journey. Each response's
-    answers are read through the answers' index and grouped by touchpoint on their own (a
-    LATERAL subquery: a few dozen rows each), so that workers scanning the responses in parallel
-    produce complete rows: no aggregation of a million groups above them. The outcome (NPS or
-    overall) is the response's, over all its groups (a window over the subquery's rows). Every
-    response in scope belongs to the journey's questionnaires, hence `journey_id`."""
+    answers are read through the answers' index (stored in response order, so the heap is read
+    nearly sequentially) and grouped by touchpoint on their own (a LATERAL subquery over a few
+    dozen rows), instead of hashing 1.4M (response, touchpoint) groups of the whole journey and
+    joining the responses' outcome rows back to them. The outcome (NPS or overall) is the
+    response's, over all its groups (a window over the subquery's rows). PostgreSQL 15 runs no
+    LATERAL subquery with an aggregate in a parallel worker, so this read is the leader's alone.
+    Every response in scope belongs to the journey's questionnaires, hence `journey_id`."""
     scaled = ", ".join(f"'{kind}'" for kind in _SCALED)
     return (
         f"CREATE TEMP TABLE {_STAGE_PER} ON COMMIT DROP AS "  # noqa: S608
@@ -591,18 +594,19 @@ def _setting(cursor: Any, name: str) -> str:
 def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     """Make the journey's aggregates what its responses in scope give (PostgreSQL); see above.
 
-    Two reads (parallel where PostgreSQL sees fit) fill the stage tables, then one statement
-    derives every aggregate from them and writes the difference."""
+    Two reads fill the stage tables (the cells in parallel workers), then one statement derives
+    every aggregate from them and writes the difference. Temporary tables rather than CTEs: the
+    planner gets their row counts and statistics, and groups them by hashing (a CTE's estimate
+    of a few rows had it sort a million rows for a GROUP BY)."""
     workers = _setting(cursor, "max_parallel_workers_per_gather")
     cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {RESCORE_PARALLEL_WORKERS}")
     try:
         cursor.execute(_stage_cells(scope), (*scope.set_params, *scope.params))
-        cursor.execute(
-            _stage_per(scope, journey_id),
-            (scope.organization_id, *scope.set_params, *scope.params),
-        )
     finally:
         cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [workers])
+    cursor.execute(
+        _stage_per(scope, journey_id), (scope.organization_id, *scope.set_params, *scope.params)
+    )
     # Their statistics (from a small sample): the statement below plans its groupings by them.
     target = _setting(cursor, "default_statistics_target")
     cursor.execute("SET LOCAL default_statistics_target = 10")
