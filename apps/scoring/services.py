@@ -598,20 +598,20 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     every aggregate from them and writes the difference. Temporary tables rather than CTEs: the
     planner gets their row counts and statistics, and groups them by hashing (a CTE's estimate
     of a few rows had it sort a million rows for a GROUP BY)."""
+    # The settings below go back to what they were after their statement (and with the
+    # transaction, or its savepoint, should one fail).
     workers = _setting(cursor, "max_parallel_workers_per_gather")
     cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {RESCORE_PARALLEL_WORKERS}")
-    try:
-        cursor.execute(_stage_cells(scope), (*scope.set_params, *scope.params))
-    finally:
-        cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [workers])
+    cursor.execute(_stage_cells(scope), (*scope.set_params, *scope.params))
+    cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [workers])
     cursor.execute(
         _stage_per(scope, journey_id), (scope.organization_id, *scope.set_params, *scope.params)
     )
     # Their statistics (from a small sample): the statement below plans its groupings by them.
-    target = _setting(cursor, "default_statistics_target")
+    statistics = _setting(cursor, "default_statistics_target")
     cursor.execute("SET LOCAL default_statistics_target = 10")
     cursor.execute(f"ANALYZE {_STAGE_CELLS}, {_STAGE_PER}")
-    cursor.execute("SELECT set_config('default_statistics_target', %s, true)", [target])
+    cursor.execute("SELECT set_config('default_statistics_target', %s, true)", [statistics])
     rewrites = ", ".join(
         _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
     )
