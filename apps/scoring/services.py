@@ -451,7 +451,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
 
 
-# --- a rescoring's statement (PostgreSQL) ------------------------------------------------------
+# --- a rescoring's statements (PostgreSQL) -----------------------------------------------------
 #
 # A rescoring computes every aggregate row of the journey afresh, as the batches would, and
 # then writes only the difference: rows whose figures changed are updated, new rows inserted,
@@ -469,8 +469,9 @@ _REBUILD_ROWS = (
     "c.day, i.scale_lo, i.scale_hi, c.value), "
     f'item_total_rows AS (SELECT {_ITEM_TOTAL_KEY}, SUM("count") AS "count", '
     f"MAX(journey_id) AS journey_id FROM item_rows GROUP BY {_ITEM_TOTAL_KEY}), "
-    "respondent_rows AS (SELECT organization_id, response_id, journey_id, questionnaire_id, "
-    f"touchpoint_id, attribute_set_id, day, score, outcome FROM per "
+    # Read twice (its diff and the pairs): inlined, not copied into a CTE's store.
+    "respondent_rows AS NOT MATERIALIZED (SELECT organization_id, response_id, journey_id, "
+    "questionnaire_id, touchpoint_id, attribute_set_id, day, score, outcome FROM per "
     f"WHERE audience = '{_CUSTOMER}'), "
     f'pair_rows AS (SELECT {_PAIR_KEY}, COUNT(*) AS "count", MAX(journey_id) AS journey_id '
     f"FROM respondent_rows WHERE outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
@@ -528,46 +529,99 @@ def _rewrite(index: int, table: str, key: str, others: str, rows: str, journey_i
     )
 
 
-def _one_pass(scope: _Scope) -> str:
-    """`counted` and `grouped` (as a batch has them) from one pass over the journey's answers:
-    one aggregation with two grouping sets, per cell, item and value and per response and
-    touchpoint, instead of materialising millions of answers and reading them twice. The
-    per-response group keys only the response; its columns are joined afterwards from `resp`
-    (one row per response). In the response's group without a touchpoint, answers that are
-    neither NPS nor overall land too; only its NPS and overall are read."""
+# The two stage tables of a rescoring: the answers counted per cell, item and value, and the
+# per-respondent rows (both audiences). Temporary, dropped at commit.
+_STAGE_CELLS = "scoring_rescore_cells"
+_STAGE_PER = "scoring_rescore_per"
+# A rescoring is a rare job over millions of answers: its read of the cells may use parallel
+# workers (PostgreSQL runs no data-modifying statement in parallel, but the SELECT of a
+# CREATE TABLE ... AS may be). Set for that statement only.
+RESCORE_PARALLEL_WORKERS = 2
+
+
+def _stage_cells(scope: _Scope) -> str:
+    """`CREATE TEMP TABLE` of `counted` (as a batch has it) for the whole journey: a plain join
+    and GROUP BY, which PostgreSQL aggregates partially in each parallel worker (the baseline
+    statement's work, on both cores)."""
     return (
-        f"{_answers(scope, materialized=False)}, "  # noqa: S608
-        "two_ways AS MATERIALIZED (SELECT GROUPING(response_id) AS by_cell, organization_id, "
-        "questionnaire_id, audience, attribute_set_id, day, journey_id, item_id, value, "
-        "response_id, touchpoint_id, COUNT(*) AS n, SUM(s) AS total, "
-        "MAX(CASE WHEN part = 2 THEN s END) AS nps, MAX(CASE WHEN part = 3 THEN s END) AS overall "
-        "FROM ans GROUP BY GROUPING SETS ((organization_id, questionnaire_id, audience, "
-        "attribute_set_id, day, journey_id, item_id, value), (response_id, touchpoint_id))), "
-        "counted AS (SELECT organization_id, questionnaire_id, audience, attribute_set_id, day, "
-        "item_id, value, n, journey_id FROM two_ways WHERE by_cell = 1), "
-        f"resp AS (SELECT r.id AS response_id, r.organization_id, r.questionnaire_id, "
-        f"r.version_id, r.audience, m.aset AS attribute_set_id, r.submitted_on AS day, "
-        f"q.journey_id FROM {_RESPONSE} r {scope.sets} "
-        f"JOIN {_QUESTIONNAIRE} q ON q.id = r.questionnaire_id WHERE {scope.sql}), "
-        "grouped AS (SELECT b.response_id, b.touchpoint_id, p.organization_id, p.journey_id, "
-        "p.questionnaire_id, p.version_id, p.audience, p.attribute_set_id, p.day, "
-        "b.total / b.n AS score, b.nps, b.overall FROM two_ways b "
-        "JOIN resp p ON p.response_id = b.response_id WHERE b.by_cell = 0)"
+        f"CREATE TEMP TABLE {_STAGE_CELLS} ON COMMIT DROP AS "  # noqa: S608
+        f"WITH {_answers(scope, materialized=False)}, {_ITEM_COUNTS} SELECT * FROM counted"
     )
 
 
+def _stage_per(scope: _Scope, journey_id: int) -> str:
+    """`CREATE TEMP TABLE` of `per` (as a batch has it) for the whole journey. Each response's
+    answers are read through the answers' index (stored in response order, so the heap is read
+    nearly sequentially) and grouped by touchpoint on their own (a LATERAL subquery over a few
+    dozen rows), instead of hashing 1.4M (response, touchpoint) groups of the whole journey and
+    joining the responses' outcome rows back to them. The outcome (NPS or overall) is the
+    response's, over all its groups (a window over the subquery's rows). PostgreSQL 15 runs no
+    LATERAL subquery with an aggregate in a parallel worker, so this read is the leader's alone.
+    Every response in scope belongs to the journey's questionnaires, hence `journey_id`."""
+    scaled = ", ".join(f"'{kind}'" for kind in _SCALED)
+    return (
+        f"CREATE TEMP TABLE {_STAGE_PER} ON COMMIT DROP AS "  # noqa: S608
+        f"SELECT r.id AS response_id, r.organization_id, {int(journey_id)} AS journey_id, "
+        f"r.questionnaire_id, "
+        f"r.audience, m.aset AS attribute_set_id, r.submitted_on AS day, g.touchpoint_id, "
+        f"g.score, CASE WHEN r.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
+        f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
+        f"AND iv.kind = '{ItemKind.NPS}') THEN g.nps ELSE g.overall END AS outcome "
+        f"FROM {_RESPONSE} r {scope.sets} "
+        f"CROSS JOIN LATERAL (SELECT touchpoint_id, score, MAX(nps) OVER () AS nps, "
+        f"MAX(overall) OVER () AS overall FROM (SELECT CASE WHEN {_SCORED} "
+        f"THEN i.touchpoint_id END AS touchpoint_id, "
+        f"SUM(CAST((a.value - i.scale_lo) * 100 AS {_float()}) / (i.scale_hi - i.scale_lo)) "
+        f"/ COUNT(*) AS score, "
+        f"MAX(CASE WHEN i.kind = '{ItemKind.NPS}' THEN CAST((a.value - i.scale_lo) * 100 AS "
+        f"{_float()}) / (i.scale_hi - i.scale_lo) END) AS nps, "
+        f"MAX(CASE WHEN i.kind = '{ItemKind.OVERALL}' THEN CAST((a.value - i.scale_lo) * 100 "
+        f"AS {_float()}) / (i.scale_hi - i.scale_lo) END) AS overall "
+        f"FROM (SELECT a.item_id, a.value FROM {_ANSWER} a WHERE a.response_id = r.id "
+        f"AND a.value IS NOT NULL AND NOT a.not_applicable OFFSET 0) a "
+        f"JOIN {_ITEM} i ON i.id = a.item_id WHERE i.kind IN ({scaled}) "
+        f"AND i.scale_hi > i.scale_lo "
+        f"AND (({_SCORED}) OR i.kind IN ('{ItemKind.NPS}', '{ItemKind.OVERALL}')) "
+        f"GROUP BY 1) x) g "
+        f"WHERE {scope.sql} AND g.touchpoint_id IS NOT NULL"
+    )
+
+
+def _setting(cursor: Any, name: str) -> str:
+    cursor.execute("SELECT current_setting(%s)", [name])
+    return str(cursor.fetchone()[0])
+
+
 def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
-    """Make the journey's aggregates what its responses in scope give (PostgreSQL, one
-    statement); see above."""
+    """Make the journey's aggregates what its responses in scope give (PostgreSQL); see above.
+
+    Two reads fill the stage tables (the cells in parallel workers), then one statement derives
+    every aggregate from them and writes the difference. Temporary tables rather than CTEs: the
+    planner gets their row counts and statistics, and groups them by hashing (a CTE's estimate
+    of a few rows had it sort a million rows for a GROUP BY)."""
+    # The settings below go back to what they were after their statement (and with the
+    # transaction, or its savepoint, should one fail).
+    workers = _setting(cursor, "max_parallel_workers_per_gather")
+    cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {RESCORE_PARALLEL_WORKERS}")
+    cursor.execute(_stage_cells(scope), (*scope.set_params, *scope.params))
+    cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [workers])
+    cursor.execute(
+        _stage_per(scope, journey_id), (scope.organization_id, *scope.set_params, *scope.params)
+    )
+    # Their statistics (from a small sample): the statement below plans its groupings by them.
+    statistics = _setting(cursor, "default_statistics_target")
+    cursor.execute("SET LOCAL default_statistics_target = 10")
+    cursor.execute(f"ANALYZE {_STAGE_CELLS}, {_STAGE_PER}")
+    cursor.execute("SELECT set_config('default_statistics_target', %s, true)", [statistics])
     rewrites = ", ".join(
         _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
     )
     cursor.execute(
-        f"WITH {_one_pass(scope)}, {_PER}, {_MOMENTS}, "
-        f"{_REBUILD_ROWS.replace('{set_pair_rows}', _set_pair_rows())}, {rewrites} SELECT 1",
-        (*scope.set_params, *scope.params, *scope.set_params, *scope.params,
-         scope.organization_id),
-    )  # fmt: skip
+        f"WITH counted AS NOT MATERIALIZED (SELECT * FROM {_STAGE_CELLS}), "  # noqa: S608
+        f"per AS NOT MATERIALIZED (SELECT * FROM {_STAGE_PER}), {_MOMENTS}, "
+        f"{_REBUILD_ROWS.replace('{set_pair_rows}', _set_pair_rows())}, {rewrites} SELECT 1"
+    )
+    cursor.execute(f"DROP TABLE {_STAGE_CELLS}, {_STAGE_PER}")
 
 
 def _bump_versions(cursor: Any, scope: _Scope, now: datetime, today: date) -> None:

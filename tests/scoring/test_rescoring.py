@@ -248,3 +248,81 @@ def test_rescoring_leaves_rows_that_came_out_the_same_untouched(
 
     assert versions() == before
     stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
+
+
+@pytest.mark.postgres
+def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afresh_would(
+    org, analyst, scoring_journey, response_store
+):
+    """A rescoring's two reads may run in parallel workers (a journey of millions of answers);
+    here the planner is told they cost nothing, so that it plans them on a small journey too.
+    After the raw answers changed under the stored aggregates (a value, a response's day, a
+    touchpoint answer removed), the rescoring updates, inserts and deletes rows until they equal
+    what processing every response afresh stores."""
+    from django.db import connection
+
+    from apps.responses.models import Answer
+    from apps.scoring import services
+    from apps.scoring.models import TouchpointDayAggregate
+
+    t1, _t2, t3 = scoring_journey.touchpoints_in_order
+    responses = response_store.add_many(_rows(scoring_journey, 60))
+    responses_process(organization_id=org.pk)
+    answers = Answer.objects.for_organization(org)
+    first, second, third = responses[0], responses[1], responses[3]
+    answers.filter(response=first, item__key=rating_key(t1, "ease")).update(value=5)
+    answers.filter(response=first, item__key="nps").update(value=3)
+    Response.objects.for_organization(org).filter(pk=second.pk).update(submitted_on=a_day(30))
+    answers.filter(response=third, item__key=rating_key(t1, "ease")).delete()
+    with pytest.raises(AssertionError):  # the stored aggregates no longer fit the answers
+        stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
+    moved_day = RespondentScore.objects.for_organization(org).filter(response=second)
+    assert set(moved_day.values_list("day", flat=True)) == {a_day(1)}
+    assert (
+        RespondentScore.objects.for_organization(org).filter(response=third, touchpoint=t1).exists()
+    )
+
+    with connection.cursor() as cursor:
+        for setting in (
+            "parallel_setup_cost",
+            "parallel_tuple_cost",
+            "min_parallel_table_scan_size",
+            "min_parallel_index_scan_size",
+        ):
+            cursor.execute(f"SET {setting} = 0")  # undone with the test's transaction
+        cursor.execute(f"SET max_parallel_workers_per_gather = {services.RESCORE_PARALLEL_WORKERS}")
+        scope = services._journey_scope(org.pk, [response_store.questionnaire.pk])
+        cursor.execute(
+            "EXPLAIN " + services._stage_cells(scope), (*scope.set_params, *scope.params)
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Workers Planned" in plan, plan
+
+    journey_rescore(organization=org, actor=principal(org, analyst), journey=scoring_journey)
+
+    rescored = stored_aggregates(org.pk)
+    rescored.assert_equal(expected_aggregates(org.pk))
+    assert set(moved_day.values_list("day", flat=True)) == {a_day(30)}
+    assert (
+        not RespondentScore.objects.for_organization(org)
+        .filter(response=third, touchpoint=t1)
+        .exists()
+    )
+    assert (
+        RespondentScore.objects.for_organization(org).filter(response=third, touchpoint=t3).exists()
+    )
+    # The same as processing every response afresh.
+    for model in (
+        ItemDayCount,
+        ItemDayTotal,
+        RespondentScore,
+        ImportancePairDayCount,
+        ImportancePairSetMonthCount,
+        TouchpointDayAggregate,
+        TouchpointDayTotal,
+    ):
+        model.objects.for_organization(org).delete()
+    Response.objects.for_organization(org).update(processed_at=None)
+    while responses_process(organization_id=org.pk, limit=25):
+        pass
+    stored_aggregates(org.pk).assert_equal(rescored)
