@@ -123,13 +123,19 @@ def reseed() -> dict[str, Any]:
         cursor.execute("DELETE FROM responses_response WHERE link_id IS NOT NULL")
         _unprocess(cursor)
     with connection.cursor() as cursor:
-        for table in ("responses_response", "responses_answer", "surveys_item"):
+        for table in ("responses_response", "responses_pendingresponse", "responses_answer",
+                      "surveys_item"):  # fmt: skip
             cursor.execute(f"VACUUM ANALYZE {table}")
     return _spec(organization, owner, journey, links)
 
 
 def _unprocess(cursor: Any) -> None:
-    cursor.execute("UPDATE responses_response SET processed_at = NULL")
+    """Every response pending again (the submission's row for each)."""
+    cursor.execute("TRUNCATE responses_pendingresponse")
+    cursor.execute(
+        "INSERT INTO responses_pendingresponse (organization_id, response_id) "
+        "SELECT organization_id, id FROM responses_response ORDER BY id"
+    )
 
 
 def _spec(organization: Any, owner: Any, journey: Any, links: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +199,13 @@ def generate(spec: dict[str, Any], count: int) -> dict[str, int]:
             {"org": questionnaire.organization_id, "questionnaire": questionnaire.pk,
              "version": questionnaire.published_version_id, "count": count, "days": DAYS},
         )  # fmt: skip
+        # Each response waits for the pipeline, as a submission leaves it.
+        cursor.execute(
+            "INSERT INTO responses_pendingresponse (organization_id, response_id) "
+            "SELECT organization_id, id FROM responses_response WHERE organization_id = %s "
+            "ORDER BY id",
+            [questionnaire.organization_id],
+        )
         # Each answer: a value drawn in the item's scale, one rating in twenty not applicable.
         cursor.execute(
             """
@@ -213,7 +226,8 @@ def generate(spec: dict[str, Any], count: int) -> dict[str, int]:
         answers = int(cursor.fetchone()[0])
         cursor.execute("SET session_replication_role = DEFAULT")
     with connection.cursor() as cursor:
-        for table in ("responses_response", "responses_answer", "surveys_item"):
+        for table in ("responses_response", "responses_pendingresponse", "responses_answer",
+                      "surveys_item"):  # fmt: skip
             cursor.execute(f"VACUUM ANALYZE {table}")
     return {"responses": count, "answers": answers}
 
@@ -502,7 +516,7 @@ def freshness(spec: dict[str, Any], rate: float, seconds: float) -> dict[str, An
                 if pending:
                     done = (
                         Response.objects.for_organization(spec["organization"])
-                        .filter(pk__in=pending, processed_at__isnull=False)
+                        .filter(pk__in=pending, pending__isnull=True)
                         .values_list("pk", flat=True)
                     )
                     now = time.monotonic()
