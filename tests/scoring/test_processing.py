@@ -540,3 +540,22 @@ def test_the_sweeper_task_queues_each_stale_organisation_once(
     assert responses_sweep.apply(kwargs={"older_than_seconds": 0}).get() == 1
     assert not Response.objects.for_organization(org).filter(pending__isnull=False).exists()
     assert responses_sweep.apply(kwargs={"older_than_seconds": 0}).get() == 0
+
+
+def test_the_operator_admin_shows_which_responses_are_processed(
+    client, org, scoring_journey, response_store
+):
+    from apps.accounts.models import User
+
+    t1, _t2 = _keys(scoring_journey)
+    processed = response_store.add("customer", {rating_key(t1, "ease"): 3})
+    responses_process(organization_id=org.pk)
+    waiting = response_store.add("employee", {rating_key(t1, "ease"): 4})
+    client.force_login(User.objects.create_superuser(email="ops@example.com", password="x" * 12))
+
+    page = client.get("/admin/responses/response/")
+
+    assert page.status_code == 200
+    rows = {r.pk: r for r in page.context["cl"].result_list}
+    admin = page.context["cl"].model_admin
+    assert (admin.processed(rows[processed.pk]), admin.processed(rows[waiting.pk])) == (True, False)
