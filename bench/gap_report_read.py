@@ -201,9 +201,10 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
         # (hours at 10M answers). Needs a superuser, as the bench's default URL has.
         cursor.execute("SET LOCAL session_replication_role = replica")
         for table in (*_TABLES, "scoring_scoringstate", "responses_answer",
-                      "responses_response"):  # fmt: skip
+                      "responses_pendingresponse", "responses_response"):  # fmt: skip
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         _setup_temp_tables(cursor, spec)
+        # Processed responses: no pending rows, their aggregates are written below.
         for audience, n in (
             ("customer", round(responses * (1 - EMPLOYEE_SHARE))),
             ("employee", round(responses * EMPLOYEE_SHARE)),
@@ -213,10 +214,10 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
                 "FROM generate_series(1, %(n)s) g) "
                 "INSERT INTO responses_response (organization_id, questionnaire_id, version_id, "
                 "audience, segment, idempotency_key, submitted_on, submitted_at, user_agent, "
-                "language, duration_seconds, processed_at) "
+                "language, duration_seconds) "
                 "SELECT %(org)s, %(q)s, %(v)s, %(aud)s, s.segment, gen_random_uuid(), "
                 "%(today)s::date - p.back, CASE WHEN %(aud)s = 'customer' THEN now() END, '', "
-                "'fi', 90, now() FROM picks p JOIN bench_sets s "
+                "'fi', 90 FROM picks p JOIN bench_sets s "
                 "ON s.audience = %(aud)s AND p.u >= s.lo AND p.u < s.hi",
                 {"days": DAYS, "n": n, "org": organization.pk, "q": q.pk,
                  "v": q.published_version_id, "aud": audience, "today": today},

@@ -123,13 +123,19 @@ def reseed() -> dict[str, Any]:
         cursor.execute("DELETE FROM responses_response WHERE link_id IS NOT NULL")
         _unprocess(cursor)
     with connection.cursor() as cursor:
-        for table in ("responses_response", "responses_answer", "surveys_item"):
+        for table in ("responses_response", "responses_pendingresponse", "responses_answer",
+                      "surveys_item"):  # fmt: skip
             cursor.execute(f"VACUUM ANALYZE {table}")
     return _spec(organization, owner, journey, links)
 
 
 def _unprocess(cursor: Any) -> None:
-    cursor.execute("UPDATE responses_response SET processed_at = NULL")
+    """Every response pending again (the submission's row for each)."""
+    cursor.execute("TRUNCATE responses_pendingresponse")
+    cursor.execute(
+        "INSERT INTO responses_pendingresponse (organization_id, response_id) "
+        "SELECT organization_id, id FROM responses_response ORDER BY id"
+    )
 
 
 def _spec(organization: Any, owner: Any, journey: Any, links: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +199,13 @@ def generate(spec: dict[str, Any], count: int, answers: str = "realistic") -> di
             {"org": questionnaire.organization_id, "questionnaire": questionnaire.pk,
              "version": questionnaire.published_version_id, "count": count, "days": DAYS},
         )  # fmt: skip
+        # Each response waits for the pipeline, as a submission leaves it.
+        cursor.execute(
+            "INSERT INTO responses_pendingresponse (organization_id, response_id) "
+            "SELECT organization_id, id FROM responses_response WHERE organization_id = %s "
+            "ORDER BY id",
+            [questionnaire.organization_id],
+        )
         # Each answer: a value in the item's scale, one rating in twenty not applicable.
         # "uniform": every value equally likely, independently. "realistic": each respondent
         # has a mood (mean 0.78 of the scale, sd 0.125, the sum of three uniforms) and each
@@ -225,7 +238,8 @@ def generate(spec: dict[str, Any], count: int, answers: str = "realistic") -> di
         cursor.execute(f"COMMENT ON TABLE responses_answer IS 'bench answers: {answers}'")
         cursor.execute("SET session_replication_role = DEFAULT")
     with connection.cursor() as cursor:
-        for table in ("responses_response", "responses_answer", "surveys_item"):
+        for table in ("responses_response", "responses_pendingresponse", "responses_answer",
+                      "surveys_item"):  # fmt: skip
             cursor.execute(f"VACUUM ANALYZE {table}")
     return {"responses": count, "answers": count_answers}
 
@@ -514,7 +528,7 @@ def freshness(spec: dict[str, Any], rate: float, seconds: float) -> dict[str, An
                 if pending:
                     done = (
                         Response.objects.for_organization(spec["organization"])
-                        .filter(pk__in=pending, processed_at__isnull=False)
+                        .filter(pk__in=pending, pending__isnull=True)
                         .values_list("pk", flat=True)
                     )
                     now = time.monotonic()

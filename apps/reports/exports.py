@@ -229,7 +229,7 @@ def _employee_rows(
     members: dict[Any, list[tuple[int, bool, dict[str, Any], int, date]]] = defaultdict(list)
     for pk, segment, questionnaire_id, day in (
         _responses(organization, journey, whole_filter, Audience.EMPLOYEE, window)
-        .filter(processed_at__isnull=False)
+        .filter(pending__isnull=True)
         .order_by()
         .values_list("pk", "segment", "questionnaire_id", "submitted_on")
         .iterator(chunk_size=CHUNK)

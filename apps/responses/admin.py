@@ -1,6 +1,7 @@
 """Operator views of responses (read-only: a response is never edited)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import Response
 
@@ -13,7 +14,13 @@ class ResponseAdmin(admin.ModelAdmin):
         "questionnaire",
         "audience",
         "submitted_on",
-        "processed_at",
+        "processed",
     )
     list_filter = ("audience", "submitted_on")
+    list_select_related = ("pending",)
     readonly_fields = [f.name for f in Response._meta.fields]
+
+    @admin.display(boolean=True, description=_("processed"))
+    def processed(self, response: Response) -> bool:
+        """Counted by the scoring pipeline: no pending row left."""
+        return not hasattr(response, "pending")

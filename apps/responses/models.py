@@ -1,8 +1,9 @@
 """One respondent's answers to one version of a questionnaire.
 
 Written once, in one transaction (a Response and a bulk insert of its Answers), and never
-edited; the scoring pipeline reads them and sets `processed_at`. Employee responses carry no
-address, user agent, account or exact time: only the date.
+edited; the scoring pipeline reads them. A response not yet counted has a PendingResponse,
+written with it and deleted by the batch that counts it. Employee responses carry no address,
+user agent, account or exact time: only the date.
 """
 
 from django.db import models
@@ -44,17 +45,11 @@ class Response(TenantModel):
     user_agent = models.CharField(max_length=300, blank=True)
     language = models.CharField(_("language"), max_length=8)
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-submitted_on", "-id")
         indexes = [
             models.Index(fields=["questionnaire", "submitted_on"], name="response_q_day"),
-            models.Index(
-                fields=["organization", "id"],
-                condition=Q(processed_at__isnull=True),
-                name="response_unprocessed",
-            ),
         ]
         constraints = [
             # What the answers' (organization, response) foreign key references.
@@ -68,6 +63,35 @@ class Response(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.audience} response {self.pk}"
+
+
+class PendingResponse(TenantModel):
+    """A response the scoring pipeline has not counted yet: one narrow row, written with the
+    response (on PostgreSQL in the same statement) and deleted by the batch that counts it (or
+    the rescoring that does). Responses themselves are never updated, so their rows and indexes
+    are written once.
+
+    Holds no time of its own: an employee response's processing must not date its answers.
+    On PostgreSQL one composite foreign key (organization, response) -> the response's
+    (organization, id), ON DELETE CASCADE, stands for the two single ones (migration 0006), as
+    for the answers; the primary key (the response id) is the only index: batches walk it in id
+    order.
+    """
+
+    response = models.OneToOneField(
+        Response, on_delete=models.CASCADE, primary_key=True, related_name="pending",
+        db_constraint=False,
+    )  # fmt: skip
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+",
+        db_index=False, db_constraint=False,
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ("response_id",)
+
+    def __str__(self) -> str:
+        return f"pending response {self.pk}"
 
 
 class Answer(TenantModel):

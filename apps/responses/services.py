@@ -1,9 +1,9 @@
 """Storing a response: validate the answers against the version they answer, write once.
 
-The path must stay fast: validation works on items already loaded, and the response and all
-its answers are written at once: on PostgreSQL in one statement, elsewhere as an INSERT and a
-bulk INSERT in one transaction. A duplicate idempotency key (double tap, retry, two tabs)
-stores nothing new.
+The path must stay fast: validation works on items already loaded, and the response, all its
+answers and its pending row for the scoring pipeline are written at once: on PostgreSQL in one
+statement, elsewhere as INSERTs and a bulk INSERT in one transaction. A duplicate idempotency
+key (double tap, retry, two tabs) stores nothing new.
 """
 
 import json
@@ -28,7 +28,7 @@ from apps.core.tenancy import execute_for_organization
 from apps.distribution.models import SurveyLink
 from apps.surveys.models import CHOICE_KINDS, SCALED_KINDS, Audience, Item, ItemKind
 
-from .models import Answer, Response
+from .models import Answer, PendingResponse, Response
 
 logger = logging.getLogger(__name__)
 
@@ -345,6 +345,9 @@ def _insert(
 def _insert_orm(connection: Any, response: Response, cleaned: Sequence[CleanedAnswer]) -> bool:
     with transaction.atomic(using=connection.alias):
         response.save(force_insert=True, using=connection.alias)
+        PendingResponse(organization_id=response.organization_id, response=response).save(
+            force_insert=True, using=connection.alias
+        )
         Answer.objects.using(connection.alias).bulk_create(
             [
                 Answer(
@@ -446,7 +449,12 @@ def _postgresql_insert_sql_build(connection: Any) -> str:
         f"({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
         f"ON CONFLICT ({column(Response, 'idempotency_key')}) DO NOTHING "
-        f"RETURNING {column(Response, 'id')}) "
+        f"RETURNING {column(Response, 'organization')}, {column(Response, 'id')}), "
+        # The scoring pipeline's pending work: runs though the main statement does not read it.
+        f"pending AS (INSERT INTO {quote(PendingResponse._meta.db_table)} "
+        f"({column(PendingResponse, 'organization')}, {column(PendingResponse, 'response')}) "
+        f"SELECT response.{column(Response, 'organization')}, response.{column(Response, 'id')} "
+        f"FROM response) "
         f"INSERT INTO {quote(Answer._meta.db_table)} "
         f"({column(Answer, 'organization')}, {column(Answer, 'response')}, {answer_columns}) "
         f"SELECT %s, response.{column(Response, 'id')}, "

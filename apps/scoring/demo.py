@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from apps.distribution.models import SurveyLink
 from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
-from apps.responses.models import Answer, Response
+from apps.responses.models import Answer, PendingResponse, Response
 from apps.surveys.models import Audience, Item, ItemKind, Questionnaire, QuestionnaireStatus
 
 from .filters import organization_today
@@ -232,6 +232,10 @@ def demo_responses_load(organization: Organization, journey: Journey) -> int:
             answers.append(given)
 
     Response.objects.bulk_create(responses, batch_size=500)
+    PendingResponse.objects.bulk_create(
+        [PendingResponse(organization=organization, response=stored) for stored in responses],
+        batch_size=500,
+    )
     # Tens of thousands of answers: plain executemany, the ORM's per-row work would take seconds.
     with connection.cursor() as cursor:
         cursor.executemany(

@@ -1,12 +1,13 @@
 """Turning stored responses into the scoring aggregates, incrementally and by full rescoring.
 
-A batch claims unprocessed responses of one organisation (SELECT ... FOR UPDATE SKIP LOCKED),
-files their segments under attribute sets, adds their answers to the daily aggregates with a few
-INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE statements and marks them processed, all
-in one transaction: a response counts once, whatever is retried or delivered twice. The number of
-statements per batch does not depend on its size. A full rescoring computes a journey's
-aggregates afresh from every one of its responses with the same grouping and makes the stored
-rows equal to them (on PostgreSQL writing only the rows that differ).
+A batch claims unprocessed responses of one organisation (their PendingResponse rows, SELECT ...
+FOR UPDATE SKIP LOCKED), files their segments under attribute sets, adds their answers to the
+daily aggregates with a few INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE statements
+and deletes their pending rows, all in one transaction: a response counts once, whatever is
+retried or delivered twice. The number of statements per batch does not depend on its size. A
+full rescoring computes a journey's aggregates afresh from every one of its responses with the
+same grouping and makes the stored rows equal to them (on PostgreSQL writing only the rows that
+differ).
 
 The same SQL runs on PostgreSQL and SQLite (>= 3.33: UPSERT, UPDATE ... FROM, json_each). Values
 are those of SCORING.md sections 1-4: a scaled answer with a value counts (not "not applicable",
@@ -19,8 +20,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as day_start
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,7 @@ from apps.core.errors import NotFound, ValidationFailed
 from apps.journeys.models import Journey
 from apps.organizations.models import Organization
 from apps.organizations.permissions import Action, Principal, require
-from apps.responses.models import Answer, Response
+from apps.responses.models import Answer, PendingResponse, Response
 from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
 from apps.webhooks.services import webhooks_emit_responses
 
@@ -67,10 +67,10 @@ _SWEEP_MARKS_KEY = "scoring:sweep:marks"
 _SWEEP_MARKS_KEPT = 10
 
 _SCALED = tuple(str(kind) for kind in (ItemKind.RATING, ItemKind.NPS, ItemKind.OVERALL))
-_EMPLOYEE = str(Audience.EMPLOYEE)
 _CUSTOMER = str(Audience.CUSTOMER)
 
 _RESPONSE = Response._meta.db_table
+_PENDING = PendingResponse._meta.db_table
 _ANSWER = Answer._meta.db_table
 _ITEM = Item._meta.db_table
 _QUESTIONNAIRE = Questionnaire._meta.db_table
@@ -652,30 +652,33 @@ def _bump_versions(cursor: Any, scope: _Scope, now: datetime, today: date) -> No
     )
 
 
-def _mark_processed(cursor: Any, scope: _Scope, now: datetime) -> None:
-    """processed_at of the responses in scope not marked yet, in one UPDATE.
+def _mark_processed(cursor: Any, organization_id: int, response_ids: Sequence[int]) -> None:
+    """The batch's responses leave the pending table, in one DELETE: counted, never again.
 
-    Employees get only the day (midnight UTC), so that processing time cannot date an answer.
+    Nothing records when: an employee response's processing time must not date its answers.
     """
-    adapt = connection.ops.adapt_datetimefield_value
+    sql, ids = _id_list("response_id", response_ids)
     cursor.execute(
-        f"UPDATE {_RESPONSE} AS r "  # noqa: S608
-        f"SET processed_at = CASE WHEN r.audience = %s THEN %s ELSE %s END "
-        f"WHERE {scope.sql} AND r.processed_at IS NULL",
-        (_EMPLOYEE, adapt(_day_only(now)), adapt(now), *scope.params),
+        f"DELETE FROM {_PENDING} WHERE organization_id = %s AND {sql}",  # noqa: S608
+        (organization_id, ids),
     )
 
 
-def _day_only(now: datetime) -> datetime:
-    return datetime.combine(now.astimezone(UTC).date(), day_start.min, tzinfo=UTC)
+def _mark_scope_processed(cursor: Any, scope: _Scope) -> None:
+    """The pending rows of every response in scope (a rescoring counts them all)."""
+    cursor.execute(
+        f"DELETE FROM {_PENDING} WHERE organization_id = %s AND response_id IN "  # noqa: S608
+        f"(SELECT r.id FROM {_RESPONSE} r WHERE {scope.sql})",
+        (scope.organization_id, *scope.params),
+    )
 
 
 def _tune(work_mem: str, *, synchronous_commit: bool = True) -> None:
     """PostgreSQL settings for this transaction. work_mem: the statements read the answers once
     into a CTE and group them several ways, which the default 4MB sends to disk. A batch may
     commit without waiting for the WAL flush: a commit lost in a database crash takes its
-    responses' processed flags with it, so they are processed again, nothing is lost or counted
-    twice."""
+    deletion of the pending rows with it, so they are processed again, nothing is lost or
+    counted twice."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
@@ -708,7 +711,8 @@ def responses_process(*, organization_id: int, limit: int = BATCH_SIZE) -> int:
     """Process one batch: up to `limit` unprocessed responses of the organisation, oldest first.
 
     Returns how many were processed (0 when none are left or all are claimed by other batches).
-    The claim, the increments and `processed_at` commit together or not at all.
+    The claim, the increments and the deletion of the pending rows commit together or not at
+    all.
     """
     return _process_batch(organization_id, limit, after_id=0)[0]
 
@@ -734,11 +738,11 @@ def _process_batch(
         _lock(organization_id, exclusive=False)
         _tune(BATCH_WORK_MEM, synchronous_commit=False)
         claimed = list(
-            Response.objects.for_organization(organization_id)
-            .filter(processed_at__isnull=True, id__gt=after_id)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", "segment")[:limit]
+            PendingResponse.objects.for_organization(organization_id)
+            .filter(response_id__gt=after_id)
+            .order_by("response_id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("response_id", "response__segment")[:limit]
         )
         if not claimed:
             return 0, after_id
@@ -746,7 +750,7 @@ def _process_batch(
         set_ids = _attribute_sets(organization_id, [segment for _id, segment in claimed])
         scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
-            _mark_processed(cursor, scope, now)
+            _mark_processed(cursor, organization_id, response_ids)
             _aggregate(cursor, scope)
             alerts_raise_for_responses(organization_id=organization_id, response_ids=response_ids)
             _bump_versions(cursor, scope, now, today)
@@ -784,7 +788,8 @@ def responses_process_pending(
 def responses_stale_organizations(
     *, older_than: float = 30.0, now: datetime | None = None
 ) -> list[int]:
-    """Organisations with responses left unprocessed for more than `older_than` seconds.
+    """Organisations with responses left unprocessed (a pending row) for more than `older_than`
+    seconds.
 
     Customer responses carry their submission time. Employee responses carry only the day, so
     their age is told by the response ids: each call notes the highest id so far, and a later
@@ -794,17 +799,17 @@ def responses_stale_organizations(
     """
     now = now or timezone.now()
     limit = now - timedelta(seconds=older_than)
-    responses = Response.unscoped.all()  # the sweeper looks across organisations on purpose
-    top = responses.aggregate(top=Max("id"))["top"] or 0
+    # The sweeper looks across organisations on purpose.
+    top = Response.unscoped.aggregate(top=Max("id"))["top"] or 0
     marks: list[tuple[float, int]] = [tuple(m) for m in cache.get(_SWEEP_MARKS_KEY) or []]
     old_enough = [mark_id for stamp, mark_id in marks if stamp <= limit.timestamp()]
-    unprocessed = responses.filter(processed_at__isnull=True)
+    unprocessed = PendingResponse.unscoped.all()
     if marks:
-        condition = Q(submitted_at__lte=limit)
+        condition = Q(response__submitted_at__lte=limit)
         if old_enough:
-            condition |= Q(id__lte=max(old_enough))
+            condition |= Q(response_id__lte=max(old_enough))
         unprocessed = unprocessed.filter(condition)
-    stale = sorted(set(unprocessed.values_list("organization_id", flat=True).distinct()))
+    stale = sorted(unprocessed.order_by().values_list("organization_id", flat=True).distinct())
     # Keep the newest note that is old enough and the ones after it.
     kept = [m for m in marks if m[0] > limit.timestamp()]
     if old_enough:
@@ -867,7 +872,7 @@ def journey_rescore(
         scope = _journey_scope(organization.pk, questionnaire_ids)
         with connection.cursor() as cursor:
             # Responses never processed are counted here: no batch may count them again.
-            _mark_processed(cursor, scope, now)
+            _mark_scope_processed(cursor, scope)
             if connection.vendor == "postgresql":
                 _rebuild(cursor, scope, journey.pk)
             else:

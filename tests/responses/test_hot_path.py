@@ -132,7 +132,6 @@ def test_the_values_the_write_takes_as_they_are_equal_what_the_fields_would_prep
     hidden = open_form(client, customer_link)
     assert submit(client, customer_link, full_answers(customer_link), hidden).status_code == 302
     stored = Response.objects.for_organization(customer_link.organization_id).get()
-    stored.processed_at = timezone.now()  # every column with a value
     as_is = [f for f, taken in zip(services._RESPONSE_FIELDS, services._RESPONSE_AS_IS,
                                    strict=True) if taken]  # fmt: skip
     assert {f.name for f in as_is} >= {"organization", "idempotency_key", "submitted_at"}

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.distribution.selectors import link_resolve
 from apps.distribution.services import link_update
 from apps.responses import services
-from apps.responses.models import Answer, Response
+from apps.responses.models import Answer, PendingResponse, Response
 from apps.responses.selectors import respondent_items
 from apps.responses.services import Respondent, field_name, response_submit
 from apps.responses.views import STAMP_SALT
@@ -162,7 +162,7 @@ def test_full_submission_in_finnish_is_stored_unprocessed_and_queued(
     stored = _responses(customer_link).get()
     assert len(callbacks) == 1
     assert queued == [{"organization_id": stored.organization_id}]  # the organisation's batch
-    assert stored.processed_at is None
+    assert _responses(customer_link).filter(pending__isnull=False).get() == stored  # unprocessed
     assert stored.language == "fi"
     assert stored.audience == "customer"
     assert stored.version_id == customer_link.questionnaire.published_version_id
@@ -196,7 +196,7 @@ def test_twenty_answer_submission_takes_at_most_five_queries(
     with CaptureQueriesContext(connection) as request_queries:
         response = submit(client, customer_link, answers, hidden)
     assert response.status_code == 302
-    # The whole request: find the link, load the version's items, two INSERTs. SQLite also logs
+    # The whole request: find the link, load the version's items, the INSERT(s). SQLite also logs
     # its BEGIN/COMMIT (PostgreSQL does not), so those are left out of this count.
     statements = [q["sql"] for q in request_queries.captured_queries
                   if q["sql"] not in ("BEGIN", "COMMIT")]  # fmt: skip
@@ -218,18 +218,21 @@ def test_the_write_is_one_transaction_of_at_most_five_queries(
     data = {name: [value] for name, value in answers.items()}
     respondent = Respondent(idempotency_key=uuid.uuid4(), language="en",
                             started_at=timezone.now(), segment={})  # fmt: skip
-    with django_assert_max_num_queries(5) as queries:  # BEGIN, 2 INSERTs, COMMIT on SQLite
+    with django_assert_max_num_queries(5) as queries:  # BEGIN, 3 INSERTs, COMMIT on SQLite
         stored = response_submit(link=link, items=items, data=data, respondent=respondent)
     assert stored is not None
     # A prepared statement is logged by Django as "QUERY = '...' - PARAMS = ...".
     writes = [q["sql"] for q in queries.captured_queries if "INSERT INTO" in q["sql"]]
-    # PostgreSQL: one statement inserts the response and its answers (atomic by itself).
-    assert len(writes) == (1 if connection.vendor == "postgresql" else 2), writes
+    # PostgreSQL: one statement inserts the response, its answers and its pending row for the
+    # scoring pipeline (atomic by itself).
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 3), writes
     assert (
         Answer.objects.for_organization(link.organization_id).filter(response=stored).count()
         == len(answers)
         >= 20
     )
+    pending = PendingResponse.objects.for_organization(link.organization_id).get()
+    assert (pending.response_id, pending.organization_id) == (stored.pk, link.organization_id)
 
 
 def test_double_submit_stores_one_response(client, customer_link):
@@ -240,6 +243,7 @@ def test_double_submit_stores_one_response(client, customer_link):
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"]
     assert _responses(customer_link).count() == 1
+    assert PendingResponse.objects.for_organization(customer_link.organization_id).count() == 1
 
 
 def test_two_tabs_are_two_forms_and_two_responses(client, customer_link):
@@ -579,7 +583,7 @@ def test_a_broker_outage_still_thanks_the_respondent_and_keeps_the_response(
     with django_capture_on_commit_callbacks(execute=True):
         response = submit(client, customer_link, full_answers(customer_link, used=1))
     assert response.status_code == 302
-    assert _responses(customer_link).get().processed_at is None
+    assert _responses(customer_link).filter(pending__isnull=False).exists()  # unprocessed
 
 
 def test_published_items_are_loaded_once_per_process(customer_link, django_assert_num_queries):

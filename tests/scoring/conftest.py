@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from apps.distribution.services import link_create
-from apps.responses.models import Answer, Response
+from apps.responses.models import Answer, PendingResponse, Response
 from apps.responses.selectors import respondent_items
 from apps.responses.services import Respondent, field_name, response_submit
 from apps.scoring.models import (
@@ -136,6 +136,11 @@ class ResponseStore:
                 )
                 for row in rows
             ]
+        )
+        # As the submission does: each stored response waits for the pipeline.
+        PendingResponse.objects.bulk_create(
+            PendingResponse(organization_id=self.organization_id, response=response)
+            for response in responses
         )
         answers = []
         for response, row in zip(responses, rows, strict=True):
@@ -355,6 +360,15 @@ def _normalised(value: int, item: Item) -> float:
     return 100 * (value - item.scale_lo) / (item.scale_hi - item.scale_lo)
 
 
+def is_processed(response: Response) -> bool:
+    """Counted by the scoring pipeline: the response has no pending row left."""
+    return (
+        not PendingResponse.objects.for_organization(response.organization_id)
+        .filter(response_id=response.pk)
+        .exists()
+    )
+
+
 def expected_aggregates(organization_id: int, *, only_processed: bool = False) -> Aggregates:
     """SCORING.md sections 1-4 applied directly to every stored response of the organisation
     (or only to those marked processed)."""
@@ -364,7 +378,7 @@ def expected_aggregates(organization_id: int, *, only_processed: bool = False) -
         .order_by("response_id", "id")
     )
     if only_processed:
-        answers = answers.filter(response__processed_at__isnull=False)
+        answers = answers.filter(response__pending__isnull=True)
     by_response: dict[int, list[Answer]] = defaultdict(list)
     responses = {}
     for answer in answers:

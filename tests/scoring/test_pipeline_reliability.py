@@ -61,7 +61,7 @@ def _ready(worker: WorkerProcess) -> bool:
 
 
 def _unprocessed(organization) -> int:
-    return Response.objects.for_organization(organization).filter(processed_at__isnull=True).count()
+    return Response.objects.for_organization(organization).filter(pending__isnull=False).count()
 
 
 def _rows(journey, count: int):

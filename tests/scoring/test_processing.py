@@ -1,11 +1,11 @@
 """Incremental processing: responses become daily aggregates exactly once (SCORING.md 1-4)."""
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from apps.responses import services as response_services
 from apps.responses import tasks as response_tasks
-from apps.responses.models import Answer, Response
+from apps.responses.models import Answer, PendingResponse, Response
 from apps.scoring import services
 from apps.scoring.models import (
     AttributeSet,
@@ -34,6 +34,7 @@ from tests.scoring.conftest import (
     ResponseStore,
     a_day,
     expected_aggregates,
+    is_processed,
     rating_key,
     stored_aggregates,
     submit_response,
@@ -148,23 +149,24 @@ def test_the_outcome_is_overall_satisfaction_where_the_version_asks_no_nps(
     stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
 
 
-def test_employee_processed_at_carries_only_the_day(org, scoring_journey, response_store):
+def test_processing_stores_no_time_for_an_employee_response(org, scoring_journey, response_store):
     t1, _t2 = _keys(scoring_journey)
-    customer = response_store.add("customer", {rating_key(t1, "ease"): 3})
     employee = response_store.add("employee", {rating_key(t1, "ease"): 3})
-    before = timezone.now()
-    responses_process(organization_id=org.pk)
-    after = timezone.now()
+    response_store.add("customer", {rating_key(t1, "ease"): 3})
+    responses = Response.objects.for_organization(org)
+    before = responses.values().get(pk=employee.pk)
+    assert not is_processed(employee)
 
-    customer.refresh_from_db()
-    employee.refresh_from_db()
-    assert before <= customer.processed_at <= after
-    today = before.astimezone(UTC).date()
-    assert employee.processed_at in {
-        datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-        for day in {today, after.astimezone(UTC).date()}
-    }
-    assert employee.processed_at.astimezone(UTC).time() == datetime.min.time()
+    responses_process(organization_id=org.pk)
+
+    assert is_processed(employee)
+    # The response row is not written at all, and its pending row, gone now, held no time.
+    assert responses.values().get(pk=employee.pk) == before
+    assert before["submitted_at"] is None
+    assert not [
+        f.name for f in PendingResponse._meta.concrete_fields
+        if isinstance(f, (models.DateField, models.TimeField))  # DateTimeField included
+    ]  # fmt: skip
 
 
 def test_attribute_sets_are_stored_once_per_distinct_segment(
@@ -210,17 +212,20 @@ def test_a_batch_takes_the_oldest_first_up_to_its_limit_and_only_its_organisatio
     Answer.objects.for_organization(org).filter(response_id=stored[4].pk).update(
         organization_id=other_org.pk
     )
+    PendingResponse.objects.for_organization(org).filter(response_id=stored[4].pk).update(
+        organization_id=other_org.pk
+    )
 
     assert responses_process(organization_id=org.pk, limit=2) == 2
     processed = set(
         Response.objects.for_organization(org)
-        .filter(processed_at__isnull=False)
+        .filter(pending__isnull=True)
         .values_list("pk", flat=True)
     )
     assert processed == {stored[0].pk, stored[1].pk}
     assert responses_process(organization_id=org.pk, limit=10) == 2
     assert responses_process(organization_id=org.pk) == 0
-    assert Response.objects.for_organization(other_org).get().processed_at is None
+    assert not is_processed(Response.objects.for_organization(other_org).get())
 
 
 def test_the_statements_per_batch_do_not_depend_on_its_size(
@@ -327,7 +332,7 @@ def test_a_batch_failing_midway_rolls_back_and_a_retry_counts_once(
     assert not ItemDayCount.objects.for_organization(org).exists()
     assert not AttributeSet.objects.for_organization(org).exists()
     assert not ScoringState.objects.for_organization(org).exists()
-    assert not Response.objects.for_organization(org).filter(processed_at__isnull=False).exists()
+    assert not Response.objects.for_organization(org).filter(pending__isnull=True).exists()
 
     monkeypatch.undo()
     assert responses_process(organization_id=org.pk) == 8
@@ -349,7 +354,7 @@ def test_a_task_out_of_time_queues_itself_again(org, scoring_journey, response_s
     assert responses_process_task.apply(kwargs={"organization_id": org.pk, "limit": 1}).get() == 1
     # Eagerly, each re-queued run processed one more; the last found the backlog drained.
     assert queued == [{"organization_id": org.pk, "limit": 1}] * 2
-    assert not Response.objects.for_organization(org).filter(processed_at__isnull=True).exists()
+    assert not Response.objects.for_organization(org).filter(pending__isnull=False).exists()
     stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
 
 
@@ -459,8 +464,7 @@ def test_a_submission_is_processed_by_the_queued_task(
         response = submit_response(
             link, {rating_key(t1, "ease"): 2, rating_key(t2, "emotion"): NA, "nps": 6, "overall": 3}
         )
-    response.refresh_from_db()
-    assert response.processed_at is not None  # eager in tests: the task ran at commit
+    assert is_processed(response)  # eager in tests: the task ran at commit
     stored = stored_aggregates(org.pk)
     assert sum(stored.item_days.values()) == 3
     stored.assert_equal(expected_aggregates(org.pk))
@@ -483,13 +487,11 @@ def test_an_outage_still_stores_the_response_and_the_sweeper_processes_it(
         response = submit_response(
             survey_link("customer"), {rating_key(t1, "ease"): 5, "nps": 10, "overall": 5}
         )
-    response.refresh_from_db()
-    assert response.processed_at is None
+    assert not is_processed(response)
     monkeypatch.undo()
 
     assert responses_sweep.apply().get() == 1  # no earlier sweep noted: everything counts
-    response.refresh_from_db()
-    assert response.processed_at is not None
+    assert is_processed(response)
     stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
 
 
@@ -520,8 +522,7 @@ def test_the_sweeper_finds_responses_left_unprocessed_for_30_seconds(
     assert stale(now=t0 + timedelta(seconds=80)) == []
     assert stale(now=t0 + timedelta(seconds=85)) == []
     assert stale(now=t0 + timedelta(seconds=95)) == [org.pk]
-    employee.refresh_from_db()
-    assert employee.processed_at is not None
+    assert is_processed(employee)
 
 
 def test_the_sweeper_task_queues_each_stale_organisation_once(
@@ -537,5 +538,24 @@ def test_the_sweeper_task_queues_each_stale_organisation_once(
     assert queued == [{"organization_id": org.pk}]
     monkeypatch.undo()
     assert responses_sweep.apply(kwargs={"older_than_seconds": 0}).get() == 1
-    assert not Response.objects.for_organization(org).filter(processed_at__isnull=True).exists()
+    assert not Response.objects.for_organization(org).filter(pending__isnull=False).exists()
     assert responses_sweep.apply(kwargs={"older_than_seconds": 0}).get() == 0
+
+
+def test_the_operator_admin_shows_which_responses_are_processed(
+    client, org, scoring_journey, response_store
+):
+    from apps.accounts.models import User
+
+    t1, _t2 = _keys(scoring_journey)
+    processed = response_store.add("customer", {rating_key(t1, "ease"): 3})
+    responses_process(organization_id=org.pk)
+    waiting = response_store.add("employee", {rating_key(t1, "ease"): 4})
+    client.force_login(User.objects.create_superuser(email="ops@example.com", password="x" * 12))
+
+    page = client.get("/admin/responses/response/")
+
+    assert page.status_code == 200
+    rows = {r.pk: r for r in page.context["cl"].result_list}
+    admin = page.context["cl"].model_admin
+    assert (admin.processed(rows[processed.pk]), admin.processed(rows[waiting.pk])) == (True, False)

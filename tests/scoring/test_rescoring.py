@@ -54,7 +54,7 @@ def _snapshot(organization):
     states = ScoringState.objects.for_organization(organization)
     audit = AuditEntry.objects.for_organization(organization)
     return {
-        "responses": list(responses.values_list("pk", "processed_at")),
+        "responses": list(responses.values_list("pk", "pending__pk")),
         "aggregates": stored_aggregates(organization.pk),
         "states": list(states.values_list("journey_id", "version", "rescored_at")),
         "audit": audit.filter(action="journey.rescored").count(),
@@ -94,7 +94,7 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     )
 
     assert counted == 30
-    assert not Response.objects.for_organization(org).filter(processed_at__isnull=True).exists()
+    assert not Response.objects.for_organization(org).filter(pending__isnull=False).exists()
     stored_aggregates(org.pk).assert_equal(expected_aggregates(org.pk))
     state = ScoringState.objects.for_organization(org).get(journey=scoring_journey)
     assert state.version == version + 1
