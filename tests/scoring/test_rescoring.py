@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from apps.audit.models import AuditEntry
 from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
-from apps.responses.models import Response
+from apps.responses.models import PendingResponse, Response
 from apps.scoring.models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
@@ -322,7 +322,10 @@ def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afr
         TouchpointDayTotal,
     ):
         model.objects.for_organization(org).delete()
-    Response.objects.for_organization(org).update(processed_at=None)
+    PendingResponse.objects.bulk_create(
+        PendingResponse(organization_id=org.pk, response_id=pk)
+        for pk in Response.objects.for_organization(org).values_list("pk", flat=True)
+    )
     while responses_process(organization_id=org.pk, limit=25):
         pass
     stored_aggregates(org.pk).assert_equal(rescored)
