@@ -111,7 +111,8 @@ def reseed() -> dict[str, Any]:
         cursor.execute(
             "TRUNCATE scoring_itemdaycount, scoring_touchpointdayaggregate, "
             "scoring_respondentscore, scoring_itemdaytotal, scoring_touchpointdaytotal, "
-            "scoring_importancepairdaycount, scoring_scoringstate, alerts_alert CASCADE"
+            "scoring_importancepairdaycount, scoring_importancepairsetmonthcount, "
+            "scoring_scoringstate, alerts_alert CASCADE"
         )
         # Responses stored by an earlier freshness phase go: the backlog is the generated one.
         # Responses stored through the links by an earlier freshness phase go (the generated
@@ -348,17 +349,60 @@ def stored_baseline(organization_id: int) -> tuple[float, float, int]:
     return (*min(runs), differences)
 
 
-def drain(organization_id: int, limit: int) -> tuple[float, int, float]:
+def drain(organization_id: int, limit: int, processes: int = 1) -> tuple[float, int, float]:
     """Every unprocessed response through batches of `limit`, as a worker's task drains them.
-    Returns (seconds, processed, CPU seconds of the database backend)."""
+    Returns (seconds, processed, CPU seconds of the database backends).
+
+    `processes` > 1 (exploratory, `--drain-processes`): that many processes drain the same
+    backlog at once, each with its own connection (batches claim with SKIP LOCKED); the
+    product's task does not fan out like this yet."""
     from apps.scoring.services import responses_process_pending
 
+    if processes > 1:
+        return _drain_in_processes(organization_id, limit, processes)
     cpu = backend_cpu()
     started = time.perf_counter()
     processed, _drained = responses_process_pending(
         organization_id=organization_id, limit=limit, time_budget=float("inf")
     )
     return time.perf_counter() - started, processed, backend_cpu() - cpu
+
+
+def _drain_child(organization_id: int, limit: int, start: Any, out: Any) -> None:
+    from apps.scoring.services import responses_process_pending
+
+    cpu = backend_cpu()
+    start.wait()
+    processed, _drained = responses_process_pending(
+        organization_id=organization_id, limit=limit, time_budget=float("inf")
+    )
+    out.put((processed, backend_cpu() - cpu))
+
+
+def _drain_in_processes(
+    organization_id: int, limit: int, processes: int
+) -> tuple[float, int, float]:
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # each child opens its own
+    context = multiprocessing.get_context("fork")
+    start, out = context.Event(), context.Queue()
+    children = [
+        context.Process(target=_drain_child, args=(organization_id, limit, start, out))
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    time.sleep(1.0)  # every child connected and ready
+    started = time.perf_counter()
+    start.set()
+    results = [out.get() for _ in children]
+    elapsed = time.perf_counter() - started
+    for child in children:
+        child.join()
+    return elapsed, sum(n for n, _cpu in results), sum(cpu for _n, cpu in results)
 
 
 def backend_cpu() -> float:
@@ -580,6 +624,11 @@ def main() -> None:
         "drain measures the aggregation without raising alerts",
     )  # fmt: skip
     parser.add_argument(
+        "--drain-processes", type=int, default=1,
+        help="exploratory: drain with this many processes at once (the product's task does "
+        "not fan out yet)",
+    )  # fmt: skip
+    parser.add_argument(
         "--answers", choices=("realistic", "uniform"), default="realistic",
         help="how answers are drawn: realistic (each respondent's answers lean together and "
         "positive; about one customer response in five trips an alert rule) or uniform "
@@ -649,7 +698,7 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
     print("(a) baseline statement ...", flush=True)
     baseline_s, baseline_cpu = baseline(organization.pk)
     print(f"    {baseline_s:.2f} s; draining in batches of {args.batch} ...", flush=True)
-    drain_s, drained, drain_cpu = drain(organization.pk, args.batch)
+    drain_s, drained, drain_cpu = drain(organization.pk, args.batch, args.drain_processes)
     with connection.cursor() as cursor:
         differences = compare_with_baseline(cursor)
         after_drain = snapshot(cursor)
@@ -712,6 +761,7 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
         return "met" if flag else "MISSED"
 
     per = sizes["answers"] / args.responses
+    processes = "" if args.drain_processes == 1 else f" x{args.drain_processes} processes"
     print()
     print(f"  {args.responses} responses x {per:.0f} answers; database backend CPU in brackets; "
           f"{args.answers} answers, alert rules {args.alerts}: {alerts_raised} alerts raised by "
@@ -721,7 +771,8 @@ def run(args: argparse.Namespace, database_url: str, env: dict[str, str]) -> Non
         f"{args.responses / baseline_s:8.0f} responses/s"
     )
     print(
-        f"  drain, batches {args.batch:<5} {drain_s:7.2f} s [{drain_cpu:6.2f} s] "
+        f"  drain, batches {args.batch:<5}{processes} "
+        f"{drain_s:7.2f} s [{drain_cpu:6.2f} s] "
         f"{drained / drain_s:8.0f} responses/s = {drain_ratio:.0%} of the baseline's rate, "
         f"{verdict['drain_cpu_ratio']:.0%} by CPU (target >= 25%: "
         f"{met(verdict['drain_target_met'])})"
