@@ -369,6 +369,9 @@ def drain(organization_id: int, limit: int, processes: int = 1) -> tuple[float, 
 
 
 def _drain_child(organization_id: int, limit: int, start: Any, out: Any) -> None:
+    import django
+
+    django.setup()  # a spawned process: the parent's environment, its own connection
     from apps.scoring.services import responses_process_pending
 
     cpu = backend_cpu()
@@ -386,8 +389,8 @@ def _drain_in_processes(
 
     from django.db import connections
 
-    connections.close_all()  # each child opens its own
-    context = multiprocessing.get_context("fork")
+    connections.close_all()
+    context = multiprocessing.get_context("spawn")
     start, out = context.Event(), context.Queue()
     children = [
         context.Process(target=_drain_child, args=(organization_id, limit, start, out))
@@ -395,7 +398,7 @@ def _drain_in_processes(
     ]
     for child in children:
         child.start()
-    time.sleep(1.0)  # every child connected and ready
+    time.sleep(8.0)  # every child set up, connected and ready
     started = time.perf_counter()
     start.set()
     results = [out.get() for _ in children]
