@@ -717,23 +717,18 @@ def responses_process(*, organization_id: int, limit: int = BATCH_SIZE) -> int:
     return _process_batch(organization_id, limit, after_id=0)[0]
 
 
-def _organization_zone(organization_id: int) -> ZoneInfo:
-    name = (
-        Organization.objects.filter(pk=organization_id).values_list("time_zone", flat=True).first()
-    )
+def _today_in(zone_name: str | None, now: datetime) -> date:
+    """The organisation's today (its time zone, UTC when unknown)."""
     try:
-        return ZoneInfo(name or "UTC")
+        zone = ZoneInfo(zone_name or "UTC")
     except (KeyError, ValueError):
-        return ZoneInfo("UTC")
+        zone = ZoneInfo("UTC")
+    return timezone.localtime(now, zone).date()
 
 
-def _process_batch(
-    organization_id: int, limit: int, *, after_id: int, zone: ZoneInfo | None = None
-) -> tuple[int, int]:
-    """One batch of responses with ids above `after_id`; returns (processed, highest id).
-    `zone`: the organisation's time zone, when the caller has read it already."""
+def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[int, int]:
+    """One batch of responses with ids above `after_id`; returns (processed, highest id)."""
     now = timezone.now()
-    today = timezone.localtime(now, zone or _organization_zone(organization_id)).date()
     with transaction.atomic():
         _lock(organization_id, exclusive=False)
         _tune(BATCH_WORK_MEM, synchronous_commit=False)
@@ -742,12 +737,14 @@ def _process_batch(
             .filter(response_id__gt=after_id)
             .order_by("response_id")
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("response_id", "response__segment")[:limit]
+            # The organisation's time zone rides along (its today: `_bump_versions`).
+            .values_list("response_id", "response__segment", "organization__time_zone")[:limit]
         )
         if not claimed:
             return 0, after_id
-        response_ids = [response_id for response_id, _segment in claimed]
-        set_ids = _attribute_sets(organization_id, [segment for _id, segment in claimed])
+        response_ids = [response_id for response_id, _segment, _zone in claimed]
+        set_ids = _attribute_sets(organization_id, [segment for _id, segment, _zone in claimed])
+        today = _today_in(claimed[0][2], now)
         scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
             _mark_processed(cursor, organization_id, response_ids)
@@ -771,9 +768,8 @@ def responses_process_pending(
     """
     deadline = time.monotonic() + time_budget
     total = after_id = 0
-    zone = _organization_zone(organization_id)
     while True:
-        processed, last_id = _process_batch(organization_id, limit, after_id=after_id, zone=zone)
+        processed, last_id = _process_batch(organization_id, limit, after_id=after_id)
         total += processed
         if processed < limit:
             if after_id == 0:
