@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -80,12 +80,17 @@ class ReportFilter:
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def organization_today(organization: Organization) -> date:
+def today_in(zone_name: str | None, now: datetime | None = None) -> date:
+    """The date at `now` (default: now) in the time zone named (UTC when unknown)."""
     try:
-        zone = ZoneInfo(organization.time_zone)
+        zone = ZoneInfo(zone_name or "UTC")
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
-    return timezone.localtime(timezone.now(), zone).date()
+    return timezone.localtime(now or timezone.now(), zone).date()
+
+
+def organization_today(organization: Organization) -> date:
+    return today_in(organization.time_zone)
 
 
 def default_filter(organization: Organization, *, today: date | None = None) -> ReportFilter:

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -40,6 +39,7 @@ from apps.responses.models import Answer, PendingResponse, Response
 from apps.surveys.models import Audience, Item, ItemKind, Questionnaire
 from apps.webhooks.services import webhooks_emit_responses
 
+from .filters import today_in
 from .models import (
     AttributeSet,
     ImportancePairDayCount,
@@ -728,15 +728,6 @@ def responses_process(*, organization_id: int, limit: int = BATCH_SIZE) -> int:
     return _process_batch(organization_id, limit, after_id=0)[0]
 
 
-def _today_in(zone_name: str | None, now: datetime) -> date:
-    """The organisation's today (its time zone, UTC when unknown)."""
-    try:
-        zone = ZoneInfo(zone_name or "UTC")
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    return timezone.localtime(now, zone).date()
-
-
 def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[int, int]:
     """One batch of responses with ids above `after_id`; returns (processed, highest id)."""
     now = timezone.now()
@@ -755,7 +746,7 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
             return 0, after_id
         response_ids = [response_id for response_id, _segment, _zone in claimed]
         set_ids = _attribute_sets(organization_id, [segment for _id, segment, _zone in claimed])
-        today = _today_in(claimed[0][2], now)
+        today = today_in(claimed[0][2], now)
         scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
             _mark_processed(cursor, organization_id, response_ids)

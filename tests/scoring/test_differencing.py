@@ -176,29 +176,24 @@ def test_dashboard_comparison_and_calibration_with_one_small_unit(
 def test_the_pdf_says_why_and_which_months(org, scoring_journey, staff):
     flt = ReportFilter(date(2026, 3, 1), date(2026, 3, 31), {"team": ["b", "c", "d"]})
     report = selectors.gap_report(organization=org, journey=scoring_journey, report_filter=flt)
-    with translation.override("en"):
-        context = gap_pdf.gap_report_context(
-            organization=org,
-            journey=scoring_journey,
-            report=report,
-            period=(flt.date_from, flt.date_to),
-            language="en",
-            filters_description="team: b, c, d",
-        )
-        html = " ".join(render_to_string(gap_pdf.TEMPLATE, context).split())
+
+    def pdf_html(language: str) -> str:
+        with translation.override(language):
+            context = gap_pdf.gap_report_context(
+                organization=org,
+                journey=scoring_journey,
+                report=report,
+                period=(flt.date_from, flt.date_to),
+                language=language,
+                filters_description="team: b, c, d",
+            )
+            return " ".join(render_to_string(gap_pdf.TEMPLATE, context).split())
+
+    html = pdf_html("en")
     assert "Staff figures cover 2026-03-01 to 2026-03-31" in html
     assert "reveal a few employees by difference" in html
     assert "by difference" in html and "1 staff figure is withheld" not in html
-    with translation.override("fi"):
-        context = gap_pdf.gap_report_context(
-            organization=org,
-            journey=scoring_journey,
-            report=report,
-            period=(flt.date_from, flt.date_to),
-            language="fi",
-            filters_description="team: b, c, d",
-        )
-        html = " ".join(render_to_string(gap_pdf.TEMPLATE, context).split())
+    html = pdf_html("fi")
     assert "Henkilöstön luvut kattavat ajan 2026-03-01 \u2013 2026-03-31" in html
     assert "paljastaisivat erotuksena muutaman työntekijän" in html
     assert "henkilöstön lukua jätetään näyttämättä" in html
