@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -421,6 +421,27 @@ _TOUCHPOINT_TOTALS_INSERT = (
 )
 
 
+# PostgreSQL: the pairs are counted in materialised CTEs of their own (hashed, see
+# `_aggregate`) and only the counted rows are sorted into key order for the upserts.
+_PAIR_ROWS = (
+    f'pair_rows AS MATERIALIZED (SELECT {_PAIR_KEY}, COUNT(*) AS "count", '  # noqa: S608
+    f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
+    f"AND outcome IS NOT NULL GROUP BY {_PAIR_KEY})"
+)
+_PAIRS_FROM_ROWS = (
+    f'INSERT INTO {_PAIRS} ({_PAIR_KEY}, "count", journey_id) '  # noqa: S608
+    f'SELECT {_PAIR_KEY}, "count", journey_id FROM pair_rows WHERE true ORDER BY {_PAIR_KEY} '
+    f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
+)
+_SET_PAIRS_FROM_ROWS = (
+    f'INSERT INTO {_SET_PAIRS} ({_SET_PAIR_KEY}, "count", journey_id) '  # noqa: S608
+    f'SELECT {_SET_PAIR_KEY}, "count", journey_id FROM set_pair_rows WHERE true '
+    f"ORDER BY {_SET_PAIR_KEY} "
+    f'ON CONFLICT ({_SET_PAIR_KEY}) DO UPDATE SET "count" = {_SET_PAIRS}."count" + '
+    f'excluded."count"'
+)
+
+
 def _aggregate(cursor: Any, scope: _Scope) -> None:
     """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
     TouchpointDayAggregate per attribute set, the importance pairs per set and month
@@ -434,17 +455,23 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
     params = (*scope.set_params, *scope.params)
     with_organization = (*params, scope.organization_id)
     if connection.vendor == "postgresql":
+        # Every grouping hashed: the CTEs' row estimates are guesses (a few rows for tens of
+        # thousands), with which the planner sorts a batch's respondent rows to group them;
+        # the upserts' ORDER BY still sorts their (fewer) grouped rows.
+        cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute(
             f"WITH {ctes}, {_ITEM_COUNTS}, "
             f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
             f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
             f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
-            f"pairs AS ({_PAIRS_INSERT} RETURNING 1), "
-            f"set_pairs AS ({_set_pairs_insert()} RETURNING 1), {_MOMENTS}, "
+            f"{_PAIR_ROWS}, pairs AS ({_PAIRS_FROM_ROWS} RETURNING 1), "
+            f"set_pair_rows AS MATERIALIZED ({_set_pair_rows()}), "
+            f"set_pairs AS ({_SET_PAIRS_FROM_ROWS} RETURNING 1), {_MOMENTS}, "
             f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
             f"{_TOUCHPOINT_TOTALS_INSERT}",
             with_organization,
         )
+        cursor.execute("SET LOCAL enable_sort = on")
         return
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
@@ -635,30 +662,34 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     cursor.execute(f"DROP TABLE {_STAGE_CELLS}, {_STAGE_PER}")
 
 
-def _bump_versions(cursor: Any, scope: _Scope, now: datetime, today: date) -> None:
-    """ScoringState.version + 1 for every journey the responses belong to, and its
-    settled_version + 1 too when a response is of a day before `today` (the organisation's):
-    figures of days before yesterday are cached across batches until that changes
-    (`selectors.pair_counts_by_set`). A new state row starts at 1, unlike the 0 a reader
-    assumes before there is any."""
-    earlier = (
-        f"CASE WHEN EXISTS (SELECT 1 FROM {_RESPONSE} r WHERE {scope.sql} "  # noqa: S608
-        f"AND r.submitted_on < %s) THEN 1 ELSE 0 END"
-    )
+def _bump_versions(
+    cursor: Any,
+    organization_id: int,
+    questionnaire_ids: Sequence[int],
+    *,
+    earlier: bool,
+    now: datetime,
+) -> None:
+    """ScoringState.version + 1 for every journey of the questionnaires (those of a batch's
+    responses), and its settled_version + 1 too when `earlier` (a response of a day before the
+    organisation's today): figures of days before yesterday are cached across batches until
+    that changes (`selectors.pair_counts_by_set`). A new state row starts at 1, unlike the 0 a
+    reader assumes before there is any. The batch's claim read the questionnaires and days, so
+    this reads no response."""
+    sql, ids = _id_list("q.id", questionnaire_ids)
     cursor.execute(
         f"INSERT INTO {_STATE} (organization_id, journey_id, version, settled_version, "  # noqa: S608
         f"updated_at) "
         f"SELECT DISTINCT q.organization_id, q.journey_id, 1, 1, %s FROM {_QUESTIONNAIRE} q "
-        f"WHERE q.id IN (SELECT r.questionnaire_id FROM {_RESPONSE} r WHERE {scope.sql}) "
-        f"ORDER BY q.journey_id "
+        f"WHERE q.organization_id = %s AND {sql} ORDER BY q.journey_id "
         f"ON CONFLICT (journey_id) DO UPDATE SET version = {_STATE}.version + 1, "
-        f"settled_version = {_STATE}.settled_version + ({earlier}), "
+        f"settled_version = {_STATE}.settled_version + %s, "
         f"updated_at = excluded.updated_at",
         (
             connection.ops.adapt_datetimefield_value(now),
-            *scope.params,
-            *scope.params,
-            connection.ops.adapt_datefield_value(today),
+            organization_id,
+            ids,
+            1 if earlier else 0,
         ),
     )
 
@@ -739,20 +770,33 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
             .filter(response_id__gt=after_id)
             .order_by("response_id")
             .select_for_update(skip_locked=True, of=("self",))
-            # The organisation's time zone rides along (its today: `_bump_versions`).
-            .values_list("response_id", "response__segment", "organization__time_zone")[:limit]
+            # The questionnaires, the days and the organisation's time zone (its today) ride
+            # along for `_bump_versions`.
+            .values_list(
+                "response_id",
+                "response__segment",
+                "response__questionnaire_id",
+                "response__submitted_on",
+                "organization__time_zone",
+            )[:limit]
         )
         if not claimed:
             return 0, after_id
-        response_ids = [response_id for response_id, _segment, _zone in claimed]
-        set_ids = _attribute_sets(organization_id, [segment for _id, segment, _zone in claimed])
-        today = today_in(claimed[0][2], now)
+        response_ids = [row[0] for row in claimed]
+        set_ids = _attribute_sets(organization_id, [row[1] for row in claimed])
+        today = today_in(claimed[0][4], now)
         scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
             _mark_processed(cursor, organization_id, response_ids)
             _aggregate(cursor, scope)
             alerts_raise_for_responses(organization_id=organization_id, response_ids=response_ids)
-            _bump_versions(cursor, scope, now, today)
+            _bump_versions(
+                cursor,
+                organization_id,
+                sorted({row[2] for row in claimed}),
+                earlier=min(row[3] for row in claimed) < today,
+                now=now,
+            )
         webhooks_emit_responses(organization_id=organization_id, response_ids=response_ids)
     return len(claimed), response_ids[-1]
 

@@ -322,7 +322,7 @@ def test_a_batch_failing_midway_rolls_back_and_a_retry_counts_once(
 ):
     response_store.add_many(_mixed(scoring_journey, 8))
 
-    def fail(*args):
+    def fail(*args, **kwargs):
         raise RuntimeError("worker lost mid-batch")
 
     # The responses are marked and every aggregate written when this, the last step, fails.
