@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.sql import bigint_array
 from apps.journeys.models import Journey, Stage, Touchpoint
 from apps.organizations.models import Membership, Organization
 from apps.organizations.permissions import Action, Principal, require
@@ -397,7 +398,7 @@ WITH base AS MATERIALIZED (
     JOIN {_table(Questionnaire)} q ON q.id = r.questionnaire_id
     JOIN {_table(Journey)} j ON j.id = q.journey_id
     LEFT JOIN {_table(AlertRuleSet)} rs ON rs.journey_id = q.journey_id
-    WHERE r.organization_id = %(org)s AND r.id = ANY(%(ids)s)
+    WHERE r.organization_id = %(org)s AND r.id = ANY(CAST(%(ids)s AS bigint[]))
         AND r.audience = '{Audience.CUSTOMER}' AND COALESCE(rs.enabled, true)
 ),
 batch AS MATERIALIZED (
@@ -507,14 +508,16 @@ def _raise_in_database(
     """(responses that tripped a rule, the responses whose alerts were inserted): `_RAISE_SQL`
     once, and again for the responses of journeys with keywords, if any."""
     params: dict[str, Any] = {
-        "org": organization_id, "ids": list(response_ids), "now": now, "kw": None,
+        "org": organization_id, "ids": bigint_array(response_ids), "now": now, "kw": None,
     }  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(_RAISE_SQL, params)
         tripped, raised, deferred = cursor.fetchone()
         if deferred:
             matches = _keyword_matches(organization_id, deferred)
-            cursor.execute(_RAISE_SQL, {**params, "ids": deferred, "kw": json.dumps(matches)})
+            cursor.execute(
+                _RAISE_SQL, {**params, "ids": bigint_array(deferred), "kw": json.dumps(matches)}
+            )
             more, more_raised, _none = cursor.fetchone()
             tripped += more
             raised = sorted([*raised, *more_raised])

@@ -25,13 +25,15 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.alerts.services import alerts_raise_for_responses
 from apps.audit.services import audit_record
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.sql import bigint_array
 from apps.journeys.models import Journey
 from apps.organizations.models import Organization
 from apps.organizations.permissions import Action, Principal, require
@@ -159,15 +161,17 @@ def _id_list(column: str, ids: Sequence[int]) -> tuple[str, Any]:
     the statement's text and its number of parameters do not depend on the batch size. The
     planner sees the list and estimates the rows right."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", list(ids)
+        return f"{column} = ANY(CAST(%s AS bigint[]))", bigint_array(ids)
     return f"{column} IN (SELECT value FROM json_each(%s))", json.dumps(list(ids))  # noqa: S608
 
 
 def _sets_by_response(response_ids: Sequence[int], set_ids: Sequence[int]) -> tuple[str, Any]:
     """The join of each response to its attribute set, given as (response id, set id) pairs."""
     if connection.vendor == "postgresql":
-        sets = "JOIN unnest(%s::bigint[], %s::bigint[]) AS m(id, aset) ON m.id = r.id"
-        return sets, (list(response_ids), list(set_ids))
+        sets = (
+            "JOIN unnest(CAST(%s AS bigint[]), CAST(%s AS bigint[])) AS m(id, aset) ON m.id = r.id"
+        )
+        return sets, (bigint_array(response_ids), bigint_array(set_ids))
     # LIMIT -1 keeps SQLite from flattening the pairs into the join (it would then walk the
     # JSON once per response: seconds per batch); materialised, they get an automatic index.
     sets = (
@@ -770,11 +774,12 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
             .filter(response_id__gt=after_id)
             .order_by("response_id")
             .select_for_update(skip_locked=True, of=("self",))
-            # The questionnaires, the days and the organisation's time zone (its today) ride
-            # along for `_bump_versions`.
+            # The segment as text (decoded once per distinct segment); the questionnaires, the
+            # days and the organisation's time zone (its today) ride along for `_bump_versions`.
+            .annotate(segment_text=Cast("response__segment", TextField()))
             .values_list(
                 "response_id",
-                "response__segment",
+                "segment_text",
                 "response__questionnaire_id",
                 "response__submitted_on",
                 "organization__time_zone",
@@ -783,7 +788,15 @@ def _process_batch(organization_id: int, limit: int, *, after_id: int) -> tuple[
         if not claimed:
             return 0, after_id
         response_ids = [row[0] for row in claimed]
-        set_ids = _attribute_sets(organization_id, [row[1] for row in claimed])
+        segments = list(dict.fromkeys(row[1] for row in claimed))
+        set_of = dict(
+            zip(
+                segments,
+                _attribute_sets(organization_id, [json.loads(text) for text in segments]),
+                strict=True,
+            )
+        )
+        set_ids = [set_of[row[1]] for row in claimed]
         today = today_in(claimed[0][4], now)
         scope = _batch_scope(organization_id, response_ids, set_ids)
         with connection.cursor() as cursor:
