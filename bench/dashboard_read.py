@@ -142,6 +142,11 @@ def serve(answers: int, redis_url: str, prefix: str) -> None:
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(User.objects.get(email="bench-read@example.com"))
     url = reverse("dashboards:journey", args=[organization.slug, journey.pk])
+    # As a gunicorn worker serves: the application loaded and its objects frozen out of the
+    # garbage collector's full passes (cxplatform/wsgi.py), here after the seeding.
+    from apps.core.startup import freeze_loaded_objects
+
+    freeze_loaded_objects()
     print(json.dumps({"counts": counts}, default=str), file=protocol, flush=True)
     for line in sys.stdin:
         ask = json.loads(line)

@@ -273,24 +273,22 @@ def _segment_importance(
             result[value] = {int(tp): (rho, int(n)) for tp, rho, n in cached[key]}
     missing = [value for value in filters if value not in result and set_ids[value]]
     tables: dict[str, dict[int, dict[tuple[float, float], int]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(int))
+        lambda: defaultdict(dict)
     )
     if missing:
-        # The pairs per attribute set (not per customer), folded into the values here.
-        values_of: dict[int, list[str]] = defaultdict(list)
-        for value in missing:
-            for pk in set_ids[value]:
-                values_of[pk].append(value)
+        # The pairs summed per value in the database (a set has one value of the compared
+        # attribute, so the values' sets do not overlap).
+        groups = {pk: index for index, value in enumerate(missing) for pk in set_ids[value]}
         counts = pair_counts_by_set(
             organization=organization,
             journey=journey,
             report_filter=next(iter(filters.values())),
-            set_ids=sorted(values_of),
+            set_ids=sorted(groups),
             settled_version=settled_version,
+            groups=groups,
         )
-        for (set_id, tp_id, score, outcome), pairs in counts.items():
-            for value in values_of[set_id]:
-                tables[value][tp_id][(score, outcome)] += pairs
+        for (index, tp_id, score, outcome), pairs in counts.items():
+            tables[missing[index]][tp_id][(score, outcome)] = pairs
     fresh = {}
     for value in filters:
         if value in result:
