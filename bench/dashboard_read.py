@@ -15,7 +15,8 @@ for 365 days. The scales' requests alternate (1M, 10M, then 10M, 1M, ...), so th
 on a shared machine slows both alike and the ratio stays meaningful. Each page is timed in
 three cache states: "settled", nothing of derived importance cached (the first read of a
 period, or after a late answer or a rescoring); "cold", the first read after a batch of today's
-answers (importance read again, the importance pairs of days before yesterday still cached);
+answers (importance read again, the importance pairs of the settled days still cached: those
+before the month of yesterday, `selectors.settled_end`);
 "warm". Prints p50/p95 and the query count per page, the SQL time by read (the comparison's
 grouped reads apart), and the 10M/1M ratio; writes bench/results/dashboard_read-*.json.
 """
@@ -53,8 +54,9 @@ def percentile(values: list[float], share: float) -> float:
 
 # What each cache state deletes before every request: "cold" is the first read after a batch
 # of today's answers (the journey's scoring version changed: derived importance is read again,
-# but the importance pairs of settled days, before yesterday, stay cached); "settled" also
-# forgets those (the first read of a period, or after a late answer or a rescoring).
+# but the importance pairs of settled days, before the month of yesterday, stay cached);
+# "settled" also forgets those (the first read of a period, or after a late answer or a
+# rescoring).
 FORGET = {"cold": ("importance",), "settled": ("importance", "settled-pairs"), "warm": ()}
 
 

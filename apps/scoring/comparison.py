@@ -6,7 +6,8 @@ to one value (the same SCORING.md arithmetic, `report.build_gap_report`, anonymi
 only the reading differs. Instead of one report per value, the touchpoint moments are read once
 grouped by attribute set and summed per value here (an organisation has tens or hundreds of
 sets), and derived importance from the importance pairs counted per attribute set
-(`selectors.pair_counts_by_set`), read once for all values and summed per value here too.
+(`selectors.pair_counts_by_set`), read once for all values and summed per value in the
+database.
 """
 
 from collections import defaultdict
@@ -257,9 +258,9 @@ def _segment_importance(
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
-    arrives; the values not cached are read together in one query grouped by attribute set,
-    whose days before yesterday are cached until they change (`versions`: the journey's
-    version and settled version)."""
+    arrives; the values not cached are read together in one query, summed per value in the
+    database, whose settled days are cached until they change (`selectors.pair_counts_by_set`;
+    `versions`: the journey's version and settled version)."""
     if not filters:
         return {}
     version, settled_version = versions

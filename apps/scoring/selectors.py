@@ -507,9 +507,9 @@ def pair_counts_by_set(
     sets' pairs summed in the database (a comparison's values: fewer rows to read back).
 
     `settled_version` (the journey's ScoringState.settled_version, which every change to a day
-    before the organisation's yesterday bumps): the part of the period up to `settled_end`
-    is then cached under it, across new batches of today's answers, and only the rest is read.
-    Without it the whole period is read each time."""
+    before the organisation's today bumps): the part of the period up to `settled_end` (days
+    before yesterday only) is then cached under it, across new batches of today's answers, and
+    only the rest is read. Without it the whole period is read each time."""
     if not set_ids:
         return {}
     today = organization_today(organization)
@@ -540,27 +540,28 @@ def pair_counts_by_set(
         else None
     )
     live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
-    counts: PairCounts = {}
-    if settled_plan is not None or live_plan is not None:
-        sql, params = _pair_rows(
-            organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            # Plain tuples (no ORM converters: tens of thousands of rows at 10M answers).
-            rows = cursor.fetchall()
-        if settled_plan is not None:
-            settled = {(a, b, float(c), float(d)): int(n) for a, b, c, d, n, _ in rows if n}
-            cache.set(key, settled, IMPORTANCE_CACHE_SECONDS)
-        counts = {(a, b, float(c), float(d)): int(n) for a, b, c, d, _, n in rows if n}
+    if settled_plan is None and live_plan is None:
+        return dict(settled or {})
+    sql, params = _pair_rows(
+        organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # Plain tuples, as they come (no ORM converters: tens of thousands of rows at 10M
+        # answers). Every part's count is a count (never negative): a cell is in a part's
+        # dict when that part holds it, and a sum of parts is never 0 for a cell they hold.
+        rows = cursor.fetchall()
+    if settled_plan is not None:
+        settled = {(a, b, c, d): n for a, b, c, d, n, _ in rows if n}
+        cache.set(key, settled, IMPORTANCE_CACHE_SECONDS)
+        return {(a, b, c, d): n + m for a, b, c, d, n, m in rows if n or m}
     if not settled:
-        return counts
-    if not counts:
-        return dict(settled)
+        return {(a, b, c, d): m for a, b, c, d, _, m in rows if m}
     total = dict(settled)
-    for pair, n in counts.items():
-        total[pair] = total.get(pair, 0) + n
-    return {pair: n for pair, n in total.items() if n}
+    for a, b, c, d, _, m in rows:
+        if m:
+            total[(a, b, c, d)] = total.get((a, b, c, d), 0) + m
+    return total
 
 
 def scoring_version(*, organization: Organization, journey: Journey) -> int:
