@@ -16,7 +16,7 @@ from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connections
 from django.db.models import (
     Case,
     CharField,
@@ -376,14 +376,15 @@ def _pair_rows(
     set_ids: list[int],
     plans: tuple[PairPlan | None, PairPlan | None],
     groups: dict[int, int] | None,
-) -> tuple[str, list[Any]]:
-    """One statement for two plans (the settled part's and the live part's, either absent):
-    the monthly counts of their whole months and the customers' RespondentScore rows of the
-    days at their edges, side by side (UNION ALL, each row weighted by its plan: a month's
-    count, a day's +1 or -1), summed per (set, touchpoint, score, outcome) in one grouping, so
-    that a cell comes back once with both plans' pairs. With `groups` (set -> group), summed
-    per group instead of per set (a VALUES list joined on the set: portable, and one hash
-    lookup a row where a CASE over the sets would compare each row with every set)."""
+) -> tuple[str, list[Any], str]:
+    """One statement (its SQL, parameters and database) for two plans (the settled part's
+    and the live part's, either absent): the monthly counts of their whole months and the
+    customers' RespondentScore rows of the days at their edges, side by side (UNION ALL, each
+    row weighted by its plan: a month's count, a day's +1 or -1), summed per (set, touchpoint,
+    score, outcome) in one grouping, so that a cell comes back once with both plans' pairs and
+    a day both plans read is read once. With `groups` (set -> group), summed per group instead
+    of per set (a VALUES list joined on the set: portable to SQLite, and one hash lookup a row
+    where a CASE over the sets would compare each row with every set)."""
     months = sorted({m for plan in plans if plan for m in plan.months})
     ranges = sorted({r for plan in plans if plan for r in (*plan.added, *plan.subtracted)})
     zero = Value(0, output_field=IntegerField())
@@ -433,6 +434,7 @@ def _pair_rows(
                                    pair_live=weights["live"]))  # fmt: skip
     statements: list[str] = []
     params: list[Any] = []
+    db = parts[0].db
     for part in parts:
         if report_filter.questionnaire_id is not None:
             part = part.filter(questionnaire_id=report_filter.questionnaire_id)
@@ -453,6 +455,7 @@ def _pair_rows(
         f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
         f"FROM {pairs} GROUP BY 1, 2, 3, 4",
         params,
+        db,
     )
 
 
@@ -542,10 +545,10 @@ def pair_counts_by_set(
     live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
     if settled_plan is None and live_plan is None:
         return dict(settled or {})
-    sql, params = _pair_rows(
+    sql, params, db = _pair_rows(
         organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups
     )
-    with connection.cursor() as cursor:
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, params)
         # Plain tuples, as they come (no ORM converters: tens of thousands of rows at 10M
         # answers). Every part's count is a count (never negative): a cell is in a part's
