@@ -15,7 +15,8 @@ for 365 days. The scales' requests alternate (1M, 10M, then 10M, 1M, ...), so th
 on a shared machine slows both alike and the ratio stays meaningful. Each page is timed in
 three cache states: "settled", nothing of derived importance cached (the first read of a
 period, or after a late answer or a rescoring); "cold", the first read after a batch of today's
-answers (importance read again, the importance pairs of days before yesterday still cached);
+answers (importance read again, the importance pairs of the settled days still cached: those
+before the month of yesterday, `selectors.settled_end`);
 "warm". Prints p50/p95 and the query count per page, the SQL time by read (the comparison's
 grouped reads apart), and the 10M/1M ratio; writes bench/results/dashboard_read-*.json.
 """
@@ -53,8 +54,9 @@ def percentile(values: list[float], share: float) -> float:
 
 # What each cache state deletes before every request: "cold" is the first read after a batch
 # of today's answers (the journey's scoring version changed: derived importance is read again,
-# but the importance pairs of settled days, before yesterday, stay cached); "settled" also
-# forgets those (the first read of a period, or after a late answer or a rescoring).
+# but the importance pairs of settled days, before the month of yesterday, stay cached);
+# "settled" also forgets those (the first read of a period, or after a late answer or a
+# rescoring).
 FORGET = {"cold": ("importance",), "settled": ("importance", "settled-pairs"), "warm": ()}
 
 
@@ -142,6 +144,11 @@ def serve(answers: int, redis_url: str, prefix: str) -> None:
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(User.objects.get(email="bench-read@example.com"))
     url = reverse("dashboards:journey", args=[organization.slug, journey.pk])
+    # As a gunicorn worker serves: the application loaded and its objects frozen out of the
+    # garbage collector's full passes (cxplatform/wsgi.py), here after the seeding.
+    from apps.core.startup import freeze_loaded_objects
+
+    freeze_loaded_objects()
     print(json.dumps({"counts": counts}, default=str), file=protocol, flush=True)
     for line in sys.stdin:
         ask = json.loads(line)

@@ -289,7 +289,9 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
             "SELECT %s, p.response_id, %s, %s, p.touchpoint_id, p.attribute_set_id, p.day, "
             "p.score, o.value * 10.0 FROM bench_per p LEFT JOIN bench_answers o "
             "ON o.response_id = p.response_id AND o.item_key = 'nps' "
-            "WHERE p.audience = 'customer'",
+            # In the order the scoring batches write them, day after day (not the generated
+            # responses' random order): a day's rows share pages, as in production.
+            "WHERE p.audience = 'customer' ORDER BY p.day, p.response_id",
             [organization.pk, journey.pk, q.pk],
         )
         # The rollups over attribute sets, summed from the per-set rows as the pipeline's

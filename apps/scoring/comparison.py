@@ -6,7 +6,8 @@ to one value (the same SCORING.md arithmetic, `report.build_gap_report`, anonymi
 only the reading differs. Instead of one report per value, the touchpoint moments are read once
 grouped by attribute set and summed per value here (an organisation has tens or hundreds of
 sets), and derived importance from the importance pairs counted per attribute set
-(`selectors.pair_counts_by_set`), read once for all values and summed per value here too.
+(`selectors.pair_counts_by_set`), read once for all values and summed per value in the
+database.
 """
 
 from collections import defaultdict
@@ -257,9 +258,9 @@ def _segment_importance(
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
-    arrives; the values not cached are read together in one query grouped by attribute set,
-    whose days before yesterday are cached until they change (`versions`: the journey's
-    version and settled version)."""
+    arrives; the values not cached are read together in one query, summed per value in the
+    database, whose settled days are cached until they change (`selectors.pair_counts_by_set`;
+    `versions`: the journey's version and settled version)."""
     if not filters:
         return {}
     version, settled_version = versions
@@ -273,24 +274,22 @@ def _segment_importance(
             result[value] = {int(tp): (rho, int(n)) for tp, rho, n in cached[key]}
     missing = [value for value in filters if value not in result and set_ids[value]]
     tables: dict[str, dict[int, dict[tuple[float, float], int]]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(int))
+        lambda: defaultdict(dict)
     )
     if missing:
-        # The pairs per attribute set (not per customer), folded into the values here.
-        values_of: dict[int, list[str]] = defaultdict(list)
-        for value in missing:
-            for pk in set_ids[value]:
-                values_of[pk].append(value)
+        # The pairs summed per value in the database (a set has one value of the compared
+        # attribute, so the values' sets do not overlap).
+        groups = {pk: index for index, value in enumerate(missing) for pk in set_ids[value]}
         counts = pair_counts_by_set(
             organization=organization,
             journey=journey,
             report_filter=next(iter(filters.values())),
-            set_ids=sorted(values_of),
+            set_ids=sorted(groups),
             settled_version=settled_version,
+            groups=groups,
         )
-        for (set_id, tp_id, score, outcome), pairs in counts.items():
-            for value in values_of[set_id]:
-                tables[value][tp_id][(score, outcome)] += pairs
+        for (index, tp_id, score, outcome), pairs in counts.items():
+            tables[missing[index]][tp_id][(score, outcome)] = pairs
     fresh = {}
     for value in filters:
         if value in result:

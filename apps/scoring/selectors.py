@@ -16,10 +16,12 @@ from math import fsum, sqrt
 from typing import Any, Literal
 
 from django.core.cache import cache
+from django.db import connections
 from django.db.models import (
     Case,
     CharField,
     DateField,
+    F,
     FloatField,
     IntegerField,
     Q,
@@ -367,44 +369,94 @@ def pair_plan(date_from: date, date_to: date, today: date) -> PairPlan:
 PairCounts = dict[tuple[int, int, float, float], int]
 
 
-def _pair_parts(
+def _pair_rows(
     organization: Organization,
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int],
-    plan: PairPlan,
-    part: int,
-) -> list[QuerySet[Any]]:
-    """The reads of `plan` (each row tagged with `part`): the monthly counts of its whole
-    months and the customers' RespondentScore rows of the days at its edges, signed."""
-    tag = Value(part, output_field=IntegerField())
-    columns = ("attribute_set_id", "touchpoint_id", "score", "outcome")
+    plans: tuple[PairPlan | None, PairPlan | None],
+    groups: dict[int, int] | None,
+) -> tuple[str, list[Any], str]:
+    """One statement (its SQL, parameters and database) for two plans (the settled part's
+    and the live part's, either absent): the monthly counts of their whole months and the
+    customers' RespondentScore rows of the days at their edges, side by side (UNION ALL, each
+    row weighted by its plan: a month's count, a day's +1 or -1), summed per (set, touchpoint,
+    score, outcome) in one grouping, so that a cell comes back once with both plans' pairs and
+    a day both plans read is read once. With `groups` (set -> group), summed per group instead
+    of per set (a VALUES list joined on the set: portable to SQLite, and one hash lookup a row
+    where a CASE over the sets would compare each row with every set)."""
+    months = sorted({m for plan in plans if plan for m in plan.months})
+    ranges = sorted({r for plan in plans if plan for r in (*plan.added, *plan.subtracted)})
+    zero = Value(0, output_field=IntegerField())
+    columns = {
+        "pair_set": F("attribute_set_id"),
+        "pair_tp": F("touchpoint_id"),
+        "pair_score": F("score"),
+        "pair_outcome": F("outcome"),
+    }
     parts: list[QuerySet[Any]] = []
-    if plan.months:
+    if months:
+        weights: dict[str, Any] = {}
+        for name, plan in zip(("settled", "live"), plans, strict=True):
+            weights[name] = (
+                Case(
+                    When(month__in=plan.months, then=F("count")),
+                    default=zero,
+                    output_field=IntegerField(),
+                )
+                if plan and plan.months
+                else zero
+            )
         monthly = ImportancePairSetMonthCount.objects.for_organization(organization).filter(
-            journey=journey, month__in=plan.months, attribute_set_id__in=set_ids
+            journey=journey, month__in=months, attribute_set_id__in=set_ids
         )
-        if report_filter.questionnaire_id is not None:
-            monthly = monthly.filter(questionnaire_id=report_filter.questionnaire_id)
-        parts.append(
-            monthly.order_by().values_list(*columns).annotate(pairs=Sum("count"), part=tag)
-        )
-    if plan.added or plan.subtracted:
-        added, edges = Q(), Q()
-        for first, last in plan.added:
-            added |= Q(day__gte=first, day__lte=last)
-        for first, last in [*plan.added, *plan.subtracted]:
+        parts.append(monthly.annotate(**columns, pair_settled=weights["settled"],
+                                      pair_live=weights["live"]))  # fmt: skip
+    if ranges:
+        weights = {}
+        for name, plan in zip(("settled", "live"), plans, strict=True):
+            spans = [(1, plan.added), (-1, plan.subtracted)] if plan else []
+            whens = [
+                When(Q(day__gte=first, day__lte=last), then=Value(sign))
+                for sign, ranges_of_sign in spans
+                for first, last in ranges_of_sign
+            ]
+            weights[name] = (
+                Case(*whens, default=zero, output_field=IntegerField()) if whens else zero
+            )
+        edges = Q()
+        for first, last in ranges:
             edges |= Q(day__gte=first, day__lte=last)
         rows = RespondentScore.objects.for_organization(organization).filter(
             edges, journey=journey, outcome__isnull=False, attribute_set_id__in=set_ids
         )
+        parts.append(rows.annotate(**columns, pair_settled=weights["settled"],
+                                   pair_live=weights["live"]))  # fmt: skip
+    statements: list[str] = []
+    params: list[Any] = []
+    db = parts[0].db
+    for part in parts:
         if report_filter.questionnaire_id is not None:
-            rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
-        sign: Any = Value(-1, output_field=IntegerField())
-        if plan.added:
-            sign = Case(When(added, then=Value(1)), default=sign, output_field=IntegerField())
-        parts.append(rows.order_by().values_list(*columns).annotate(pairs=Sum(sign), part=tag))
-    return parts
+            part = part.filter(questionnaire_id=report_filter.questionnaire_id)
+        query = part.order_by().values_list(*columns, "pair_settled", "pair_live").query
+        sql, part_params = query.get_compiler(using=part.db).as_sql()
+        statements.append(sql)
+        params.extend(part_params)
+    # No parentheses around the parts: SQLite refuses them in a compound SELECT.
+    pairs = f"({' UNION ALL '.join(statements)}) pairs"
+    key = "pair_set"
+    if groups:
+        pairs += " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
+        pairs += " ON grouped.column1 = pairs.pair_set"
+        params.extend(value for item in sorted(groups.items()) for value in item)
+        key = "grouped.column2"
+    return (
+        # The ORM's compiled parts and fixed names; every value is a parameter.
+        f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
+        f"FROM {pairs} GROUP BY 1, 2, 3, 4",
+        params,
+        db,
+    )
 
 
 def _settled_key(
@@ -414,11 +466,26 @@ def _settled_key(
     set_ids: list[int],
     period: tuple[date, date],
     settled_version: int,
+    groups: dict[int, int] | None = None,
 ) -> str:
+    what: list[Any] = sorted(groups.items()) if groups else sorted(set_ids)
     digest = hashlib.sha256(
-        json.dumps([sorted(set_ids), report_filter.questionnaire_id, *map(str, period)]).encode()
+        json.dumps([what, report_filter.questionnaire_id, *map(str, period)]).encode()
     ).hexdigest()[:32]
-    return f"scoring:settled-pairs:v1:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
+    kind = "by-group" if groups else "v1"
+    return f"scoring:settled-pairs:{kind}:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
+
+
+def settled_end(report_filter: ReportFilter, today: date) -> date:
+    """The last day of a period's part that `pair_counts_by_set` caches across new batches:
+    the day before the month of yesterday begins (a day before yesterday at the latest, as
+    ScoringState.settled_version covers; up to a month earlier), so that what it reads
+    afresh on each new batch of today's answers is that month, and on a month's first day
+    the one before, as whole months' counts (the days after today hold nothing), whose rows
+    stop growing with the customers, rather than customers' own rows."""
+    return min(
+        report_filter.date_to, (today - timedelta(days=1)).replace(day=1) - timedelta(days=1)
+    )
 
 
 def pair_counts_by_set(
@@ -428,59 +495,76 @@ def pair_counts_by_set(
     report_filter: ReportFilter,
     set_ids: list[int],
     settled_version: int | None = None,
+    groups: dict[int, int] | None = None,
 ) -> PairCounts:
     """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
     touchpoint score with that outcome in the filter's period: one query, the monthly counts
     per set (ImportancePairSetMonthCount) of the period's whole months and the customers'
-    RespondentScore rows of the days at its edges (`pair_plan`), side by side (UNION ALL).
+    RespondentScore rows of the days at its edges (`pair_plan`), summed per cell.
 
     Its cost follows touchpoints x sets x (score, outcome) pairs per month, which stops growing
     with the customers once a set's months see most pairs, plus at most about half a month of
     customers' rows at each edge of the period (none after today).
 
+    `groups` (each of `set_ids` -> a group number): counted per group instead of per set, the
+    sets' pairs summed in the database (a comparison's values: fewer rows to read back).
+
     `settled_version` (the journey's ScoringState.settled_version, which every change to a day
-    before the organisation's today bumps): the part of the period before yesterday is then
-    cached under it, across new batches of today's answers, and only yesterday and today are
-    read (their customers' own rows, or their month's counts early in a month). Without it
-    the whole period is read each time."""
+    before the organisation's today bumps): the part of the period up to `settled_end` (days
+    before yesterday only) is then cached under it, across new batches of today's answers, and
+    only the rest is read. Without it the whole period is read each time."""
     if not set_ids:
         return {}
     today = organization_today(organization)
-    settled_end = min(report_filter.date_to, today - timedelta(days=2))
+    end = settled_end(report_filter, today)
     settled: PairCounts | None = None
     key = None
     live = (report_filter.date_from, report_filter.date_to)
-    if settled_version is not None and report_filter.date_from <= settled_end:
+    if settled_version is not None and report_filter.date_from <= end:
+        period = (report_filter.date_from, end)
         key = _settled_key(
-            organization,
-            journey,
-            report_filter,
-            set_ids,
-            (report_filter.date_from, settled_end),
-            settled_version,
+            organization, journey, report_filter, set_ids, period, settled_version, groups
         )
         settled = cache.get(key)
-        live = (settled_end + timedelta(days=1), report_filter.date_to)
-    parts: list[QuerySet[Any]] = []
-    if key is not None and settled is None:
-        plan = pair_plan(report_filter.date_from, settled_end, today)
-        parts += _pair_parts(organization, journey, report_filter, set_ids, plan, 1)
-    if live[0] <= live[1]:
-        plan = pair_plan(live[0], live[1], today)
-        parts += _pair_parts(organization, journey, report_filter, set_ids, plan, 0)
-    counts: PairCounts = defaultdict(int)
-    fresh: PairCounts = defaultdict(int)
-    if parts:
-        query = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:], all=True)
-        for set_id, tp_id, score, outcome, pairs, part in query.order_by():
-            pair = (set_id, tp_id, float(score), float(outcome))
-            (fresh if part else counts)[pair] += int(pairs)
-    if key is not None and settled is None:
-        settled = {pair: n for pair, n in fresh.items() if n}
+        if settled is None and groups:
+            # The same sets' pairs counted per set (a segment filter's read has them cached).
+            by_set = cache.get(
+                _settled_key(organization, journey, report_filter, set_ids, period, settled_version)
+            )
+            if by_set is not None:
+                settled = defaultdict(int)
+                for (set_id, tp_id, score, outcome), n in by_set.items():
+                    settled[(groups[set_id], tp_id, score, outcome)] += n
+                settled = dict(settled)
+        live = (end + timedelta(days=1), report_filter.date_to)
+    settled_plan = (
+        pair_plan(report_filter.date_from, end, today)
+        if key is not None and settled is None
+        else None
+    )
+    live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
+    if settled_plan is None and live_plan is None:
+        return dict(settled or {})
+    sql, params, db = _pair_rows(
+        organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups
+    )
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        # Plain tuples, as they come (no ORM converters: tens of thousands of rows at 10M
+        # answers). Every part's count is a count (never negative): a cell is in a part's
+        # dict when that part holds it, and a sum of parts is never 0 for a cell they hold.
+        rows = cursor.fetchall()
+    if settled_plan is not None:
+        settled = {(a, b, c, d): n for a, b, c, d, n, _ in rows if n}
         cache.set(key, settled, IMPORTANCE_CACHE_SECONDS)
-    for pair, n in (settled or {}).items():
-        counts[pair] += n
-    return {pair: n for pair, n in counts.items() if n}
+        return {(a, b, c, d): n + m for a, b, c, d, n, m in rows if n or m}
+    if not settled:
+        return {(a, b, c, d): m for a, b, c, d, _, m in rows if m}
+    total = dict(settled)
+    for a, b, c, d, _, m in rows:
+        if m:
+            total[(a, b, c, d)] = total.get((a, b, c, d), 0) + m
+    return total
 
 
 def scoring_version(*, organization: Organization, journey: Journey) -> int:

@@ -1,6 +1,7 @@
 """Importance pairs of settled days (before yesterday) cached across batches of today's answers.
 
-`selectors.pair_counts_by_set` caches the part of a period before yesterday under the journey's
+`selectors.pair_counts_by_set` caches the part of a period up to `selectors.settled_end` (the
+day before the month of yesterday begins) under the journey's
 ScoringState.settled_version, which a batch bumps only when it holds a response of a day before
 the organisation's today (and a rescoring always). Whatever arrives, the read must equal the
 customers' own pairs (RespondentScore).
@@ -75,7 +76,7 @@ def test_settled_pairs_follow_every_change(
     flt = ReportFilter(today - timedelta(days=89), today)
     first = _read(org, scoring_journey, flt, sets)
     assert first == _raw(org, flt, sets) and first
-    # Cached now: the settled part comes from the cache, yesterday and today are read.
+    # Cached now: the settled part comes from the cache, the month of yesterday is read.
     settled = _settled(org, scoring_journey)
     with django_assert_num_queries(1):
         assert _read(org, scoring_journey, flt, sets, settled) == first
@@ -132,3 +133,90 @@ def test_a_batch_of_today_does_not_touch_the_settled_version(org, scoring_journe
     responses_process(organization_id=org.pk)
     state.refresh_from_db()
     assert (state.version, state.settled_version) == (3, 2)
+
+
+def _grouped(counts, groups):
+    total: Counter = Counter()
+    for (set_id, tp_id, score, outcome), n in counts.items():
+        total[(groups[set_id], tp_id, score, outcome)] += n
+    return dict(total)
+
+
+@pytest.mark.parametrize("offsets", [(89, 0), (30, 10), (1, 0), (120, 40)])
+def test_pairs_counted_per_group_are_the_sets_pairs_summed(
+    org, scoring_journey, response_store, offsets, django_assert_num_queries
+):
+    """A comparison's read: the sets' pairs summed per group (value) in the database, equal to
+    the customers' own pairs summed per group, read cold, then with the settled part cached."""
+    today = organization_today(org)
+    days = [today - timedelta(days=d) for d in (0, 1, 2, 3, 7, 15, 20, 31, 45, 88, 89, 90, 100)]
+    response_store.add_many(_rows(scoring_journey, days, 52))
+    responses_process(organization_id=org.pk)
+    sets = sorted(AttributeSet.objects.for_organization(org).values_list("pk", flat=True))
+    assert len(sets) == 2
+    back, end = offsets
+    flt = ReportFilter(today - timedelta(days=back), today - timedelta(days=end))
+    version = _settled(org, scoring_journey)
+    for groups in ({sets[0]: 0, sets[1]: 1}, {sets[0]: 0, sets[1]: 0}, {sets[1]: 3}):
+        expected = _grouped(_raw(org, flt, sorted(groups)), groups)
+        assert expected
+
+        def read(groups=groups):
+            return selectors.pair_counts_by_set(
+                organization=org,
+                journey=scoring_journey,
+                report_filter=flt,
+                set_ids=sorted(groups),
+                settled_version=version,
+                groups=groups,
+            )
+
+        assert read() == expected
+        # Read again: the part up to `settled_end` comes from the cache, the rest is read.
+        live = flt.date_to > selectors.settled_end(flt, today)
+        with django_assert_num_queries(1 if live else 0):
+            assert read() == expected
+
+
+def test_a_grouped_read_folds_the_sets_cached_settled_pairs(
+    org, scoring_journey, response_store, django_assert_num_queries
+):
+    """The sets' settled pairs a segment filter's read has cached (counted per set) serve a
+    comparison of the same sets: no second read of the settled part."""
+    from django.core.cache import cache
+
+    today = organization_today(org)
+    response_store.add_many(_rows(scoring_journey, [today - timedelta(days=d) for d in
+                                                    (50, 60, 70)], 30))  # fmt: skip
+    responses_process(organization_id=org.pk)
+    sets = sorted(AttributeSet.objects.for_organization(org).values_list("pk", flat=True))
+    flt = ReportFilter(today - timedelta(days=89), today - timedelta(days=40))
+    cache.clear()
+    by_set = _read(org, scoring_journey, flt, sets)
+    assert by_set == _raw(org, flt, sets)
+    groups = {sets[0]: 1, sets[1]: 0}
+    version = _settled(org, scoring_journey)
+    with django_assert_num_queries(0):  # the whole period is settled, and cached per set
+        grouped = selectors.pair_counts_by_set(
+            organization=org,
+            journey=scoring_journey,
+            report_filter=flt,
+            set_ids=sets,
+            settled_version=version,
+            groups=groups,
+        )
+    assert grouped == _grouped(by_set, groups)
+
+
+def test_the_settled_part_ends_before_the_month_of_yesterday():
+    from datetime import date
+
+    flt = ReportFilter(date(2026, 9, 8), date(2026, 12, 6))
+    # Read afresh after each batch of today's answers: December (whole months' counts).
+    assert selectors.settled_end(flt, date(2026, 12, 6)) == date(2026, 11, 30)
+    assert selectors.settled_end(flt, date(2026, 12, 2)) == date(2026, 11, 30)
+    # On a month's first day yesterday is still the month before's: both are read afresh.
+    assert selectors.settled_end(flt, date(2026, 12, 1)) == date(2026, 10, 31)
+    # A period ending earlier is settled up to its end.
+    past = ReportFilter(date(2026, 8, 1), date(2026, 10, 15))
+    assert selectors.settled_end(past, date(2026, 12, 6)) == date(2026, 10, 15)
