@@ -34,8 +34,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -308,20 +306,27 @@ FULL_BASELINE_SQL = f"""
 """  # noqa: S608
 
 
-@contextmanager
-def _baseline_settings(cursor: Any) -> Iterator[None]:
-    """The hand-written statements get the memory a rescoring gets (the default 4MB sends the
-    per-respondent grouping to disk) and no JIT, like the pipeline's transactions; reset after,
-    so the drain runs with the server's defaults and its own settings."""
+def _best_of_two(cursor: Any, tables: str, sql: str, params: list[Any]) -> tuple[float, float]:
+    """A hand-written statement run twice into emptied `tables`: the best (seconds, backend CPU
+    seconds). It gets the memory a rescoring gets (the default 4MB sends the per-respondent
+    grouping to disk) and no JIT, like the pipeline's transactions; both are reset after, so the
+    drain runs with the server's defaults and its own settings."""
     from apps.scoring.services import RESCORE_WORK_MEM
 
+    runs = []
     cursor.execute(f"SET work_mem = '{RESCORE_WORK_MEM}'")
     cursor.execute("SET jit = off")
     try:
-        yield
+        for _ in range(2):
+            cursor.execute(f"TRUNCATE {tables}")
+            cpu = backend_cpu()
+            started = time.perf_counter()
+            cursor.execute(sql, params)
+            runs.append((time.perf_counter() - started, backend_cpu() - cpu))
     finally:
         cursor.execute("RESET work_mem")
         cursor.execute("RESET jit")
+    return min(runs)
 
 
 def full_baseline(organization_id: int) -> tuple[float, float]:
@@ -329,21 +334,18 @@ def full_baseline(organization_id: int) -> tuple[float, float]:
     CPU seconds), best of two runs. Run before the drain, like `baseline`."""
     from django.db import connection
 
-    runs = []
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TABLE bench_touchpoint_day (questionnaire_id bigint, touchpoint_id bigint, "
             "audience varchar(16), segment jsonb, day date, n integer, "
             "total double precision, total_sq double precision)"
         )
-        with _baseline_settings(cursor):
-            for _ in range(2):
-                cursor.execute("TRUNCATE bench_item_day, bench_touchpoint_day")
-                cpu = backend_cpu()
-                started = time.perf_counter()
-                cursor.execute(FULL_BASELINE_SQL, [organization_id, organization_id])
-                runs.append((time.perf_counter() - started, backend_cpu() - cpu))
-    return min(runs)
+        return _best_of_two(
+            cursor,
+            "bench_item_day, bench_touchpoint_day",
+            FULL_BASELINE_SQL,
+            [organization_id, organization_id],
+        )
 
 
 def compare_touchpoints_with_baseline(cursor: Any) -> int:
@@ -368,21 +370,13 @@ def baseline(organization_id: int) -> tuple[float, float]:
     instead of attribute sets). Returns (seconds, backend CPU seconds), best of two runs."""
     from django.db import connection
 
-    runs = []
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TABLE bench_item_day (questionnaire_id bigint, item_key varchar(64), "
             "audience varchar(16), segment jsonb, day date, scale_lo smallint, "
             "scale_hi smallint, value smallint, count integer)"
         )
-        with _baseline_settings(cursor):
-            for _ in range(2):
-                cursor.execute("TRUNCATE bench_item_day")
-                cpu = backend_cpu()
-                started = time.perf_counter()
-                cursor.execute(BASELINE_SQL, [organization_id])
-                runs.append((time.perf_counter() - started, backend_cpu() - cpu))
-    return min(runs)
+        return _best_of_two(cursor, "bench_item_day", BASELINE_SQL, [organization_id])
 
 
 # The same statement writing ItemDayCount's own columns into a copy of its table (indexes and
@@ -414,19 +408,14 @@ def stored_baseline(organization_id: int) -> tuple[float, float, int]:
     differ from the pipeline's ItemDayCount."""
     from django.db import connection
 
-    runs = []
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TABLE bench_item_day_stored (LIKE scoring_itemdaycount INCLUDING ALL) "
             "WITH (fillfactor = 80)"
         )
-        with _baseline_settings(cursor):
-            for _ in range(2):
-                cursor.execute("TRUNCATE bench_item_day_stored")
-                cpu = backend_cpu()
-                started = time.perf_counter()
-                cursor.execute(STORED_BASELINE_SQL, [organization_id])
-                runs.append((time.perf_counter() - started, backend_cpu() - cpu))
+        timing = _best_of_two(
+            cursor, "bench_item_day_stored", STORED_BASELINE_SQL, [organization_id]
+        )
         columns = (
             "organization_id, questionnaire_id, item_key, audience, attribute_set_id, day, "
             "scale_lo, scale_hi, value, count, journey_id, kind, touchpoint_id, dimension"
@@ -438,7 +427,7 @@ def stored_baseline(organization_id: int) -> tuple[float, float, int]:
             f"+ (SELECT count(*) FROM ({reference} EXCEPT ALL {pipeline}) y)"
         )
         differences = int(cursor.fetchone()[0])
-    return (*min(runs), differences)
+    return (*timing, differences)
 
 
 def drain(organization_id: int, limit: int, processes: int = 1) -> tuple[float, int, float]:

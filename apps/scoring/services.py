@@ -18,7 +18,8 @@ mean of their normalised answers to the touchpoint's dimension items.
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -362,13 +363,6 @@ _RESPONDENTS_INSERT = (
     f"SELECT organization_id, response_id, journey_id, questionnaire_id, touchpoint_id, "
     f"attribute_set_id, day, score, outcome FROM per WHERE audience = '{_CUSTOMER}'"
 )
-_PAIRS_INSERT = (
-    f'INSERT INTO {_PAIRS} ({_PAIR_KEY}, "count", journey_id) '  # noqa: S608
-    f"SELECT {_PAIR_KEY}, COUNT(*), MAX(journey_id) FROM per "
-    f"WHERE audience = '{_CUSTOMER}' AND outcome IS NOT NULL GROUP BY {_PAIR_KEY} "
-    f"ORDER BY {_PAIR_KEY} "
-    f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
-)
 
 
 # The same pairs per attribute set and month, what derived importance under a segment reads
@@ -390,16 +384,6 @@ def _set_pair_rows(month: str | None = None) -> str:
         f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
         f"AND outcome IS NOT NULL GROUP BY organization_id, questionnaire_id, touchpoint_id, "
         f"attribute_set_id, {month}, score, outcome"
-    )
-
-
-def _set_pairs_insert() -> str:
-    return (
-        f'INSERT INTO {_SET_PAIRS} ({_SET_PAIR_KEY}, "count", journey_id) '  # noqa: S608
-        f'SELECT {_SET_PAIR_KEY}, "count", journey_id FROM ({_set_pair_rows()}) p '
-        f"WHERE true ORDER BY {_SET_PAIR_KEY} "
-        f'ON CONFLICT ({_SET_PAIR_KEY}) DO UPDATE SET "count" = {_SET_PAIRS}."count" + '
-        f'excluded."count"'
     )
 
 
@@ -425,19 +409,25 @@ _TOUCHPOINT_TOTALS_INSERT = (
 )
 
 
-# PostgreSQL: the pairs are counted in materialised CTEs of their own (hashed, see
-# `_aggregate`) and only the counted rows are sorted into key order for the upserts.
-_PAIR_ROWS = (
-    f'pair_rows AS MATERIALIZED (SELECT {_PAIR_KEY}, COUNT(*) AS "count", '  # noqa: S608
-    f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
-    f"AND outcome IS NOT NULL GROUP BY {_PAIR_KEY})"
-)
-_PAIRS_FROM_ROWS = (
+# The importance pairs (per day, and per set and month) are counted in CTEs of their own and
+# only the counted rows are sorted into key order for the upserts. On PostgreSQL the CTEs are
+# materialised and hashed (see `_aggregate`).
+def _pair_ctes() -> str:
+    materialize = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    return (
+        f'pair_rows AS {materialize}(SELECT {_PAIR_KEY}, COUNT(*) AS "count", '  # noqa: S608
+        f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
+        f"AND outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
+        f"set_pair_rows AS {materialize}({_set_pair_rows()})"
+    )
+
+
+_PAIRS_INSERT = (
     f'INSERT INTO {_PAIRS} ({_PAIR_KEY}, "count", journey_id) '  # noqa: S608
     f'SELECT {_PAIR_KEY}, "count", journey_id FROM pair_rows WHERE true ORDER BY {_PAIR_KEY} '
     f'ON CONFLICT ({_PAIR_KEY}) DO UPDATE SET "count" = {_PAIRS}."count" + excluded."count"'
 )
-_SET_PAIRS_FROM_ROWS = (
+_SET_PAIRS_INSERT = (
     f'INSERT INTO {_SET_PAIRS} ({_SET_PAIR_KEY}, "count", journey_id) '  # noqa: S608
     f'SELECT {_SET_PAIR_KEY}, "count", journey_id FROM set_pair_rows WHERE true '
     f"ORDER BY {_SET_PAIR_KEY} "
@@ -462,25 +452,26 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         # Every grouping hashed: the CTEs' row estimates are guesses (a few rows for tens of
         # thousands), with which the planner sorts a batch's respondent rows to group them;
         # the upserts' ORDER BY still sorts their (fewer) grouped rows.
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute(
-            f"WITH {ctes}, {_ITEM_COUNTS}, "
-            f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
-            f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
-            f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
-            f"{_PAIR_ROWS}, pairs AS ({_PAIRS_FROM_ROWS} RETURNING 1), "
-            f"set_pair_rows AS MATERIALIZED ({_set_pair_rows()}), "
-            f"set_pairs AS ({_SET_PAIRS_FROM_ROWS} RETURNING 1), {_MOMENTS}, "
-            f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
-            f"{_TOUCHPOINT_TOTALS_INSERT}",
-            with_organization,
-        )
-        cursor.execute("SET LOCAL enable_sort = on")
+        with _setting(cursor, "enable_sort", "off"):
+            cursor.execute(
+                f"WITH {ctes}, {_ITEM_COUNTS}, "
+                f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
+                f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
+                f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
+                f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
+                f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
+                f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
+                f"{_TOUCHPOINT_TOTALS_INSERT}",
+                with_organization,
+            )
         return
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
-    for insert in (_RESPONDENTS_INSERT, _PAIRS_INSERT, _set_pairs_insert()):
-        cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {insert}", with_organization)
+    cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
+    for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT):
+        cursor.execute(
+            f"WITH {ctes}, {_RESPONDENT_CTES}, {_pair_ctes()} {insert}", with_organization
+        )
     for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
 
@@ -623,9 +614,15 @@ def _stage_per(scope: _Scope, journey_id: int) -> str:
     )
 
 
-def _setting(cursor: Any, name: str) -> str:
+@contextmanager
+def _setting(cursor: Any, name: str, value: str | int) -> Iterator[None]:
+    """PostgreSQL setting `name` = `value` for the statements inside, then back to what it was
+    (and with the transaction, or its savepoint, should one fail: SET LOCAL)."""
     cursor.execute("SELECT current_setting(%s)", [name])
-    return str(cursor.fetchone()[0])
+    before = str(cursor.fetchone()[0])
+    cursor.execute("SELECT set_config(%s, %s, true)", [name, str(value)])
+    yield
+    cursor.execute("SELECT set_config(%s, %s, true)", [name, before])
 
 
 def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
@@ -635,25 +632,18 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     every aggregate from them and writes the difference. Temporary tables rather than CTEs: the
     planner gets their row counts and statistics, and groups them by hashing (a CTE's estimate
     of a few rows had it sort a million rows for a GROUP BY)."""
-    # The settings below go back to what they were after their statement (and with the
-    # transaction, or its savepoint, should one fail).
-    workers = _setting(cursor, "max_parallel_workers_per_gather")
-    cursor.execute(f"SET LOCAL max_parallel_workers_per_gather = {RESCORE_PARALLEL_WORKERS}")
-    cursor.execute(_stage_cells(scope), (*scope.set_params, *scope.params))
-    cursor.execute("SELECT set_config('max_parallel_workers_per_gather', %s, true)", [workers])
+    with _setting(cursor, "max_parallel_workers_per_gather", RESCORE_PARALLEL_WORKERS):
+        cursor.execute(_stage_cells(scope), (*scope.set_params, *scope.params))
     # Each response's few answers are grouped by touchpoint in a small hash table rather than
     # sorted (200k sorts of ~20 rows cost more).
-    sort = _setting(cursor, "enable_sort")
-    cursor.execute("SET LOCAL enable_sort = off")
-    cursor.execute(
-        _stage_per(scope, journey_id), (scope.organization_id, *scope.set_params, *scope.params)
-    )
-    cursor.execute("SELECT set_config('enable_sort', %s, true)", [sort])
+    with _setting(cursor, "enable_sort", "off"):
+        cursor.execute(
+            _stage_per(scope, journey_id),
+            (scope.organization_id, *scope.set_params, *scope.params),
+        )
     # Their statistics (from a small sample): the statement below plans its groupings by them.
-    statistics = _setting(cursor, "default_statistics_target")
-    cursor.execute("SET LOCAL default_statistics_target = 10")
-    cursor.execute(f"ANALYZE {_STAGE_CELLS}, {_STAGE_PER}")
-    cursor.execute("SELECT set_config('default_statistics_target', %s, true)", [statistics])
+    with _setting(cursor, "default_statistics_target", 10):
+        cursor.execute(f"ANALYZE {_STAGE_CELLS}, {_STAGE_PER}")
     rewrites = ", ".join(
         _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
     )
