@@ -87,6 +87,7 @@ class QueryTimer:
             if (
                 '"scoring_touchpointdayaggregate"."attribute_set_id" AS' in sql
                 or "scoring_importancepairsetmonthcount" in sql
+                or "scoring_importancepairsetspancount" in sql
             ):
                 name = "comparison"
             else:

@@ -179,7 +179,7 @@ class StepTimer:
 _TABLES = (
     "scoring_itemdaycount", "scoring_touchpointdayaggregate", "scoring_respondentscore",
     "scoring_itemdaytotal", "scoring_touchpointdaytotal", "scoring_importancepairdaycount",
-    "scoring_importancepairsetmonthcount",
+    "scoring_importancepairsetmonthcount", "scoring_importancepairsetspancount",
 )  # fmt: skip
 
 
@@ -307,6 +307,11 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
                 "apps.scoring.migrations.0003_importance_pairs_per_attribute_set_and_month"
             ).backfill_sql("postgresql")
         )
+        # ...per week and quarter (scoring/0005).
+        for statement in importlib.import_module(
+            "apps.scoring.migrations.0005_importance_pairs_per_attribute_set_week_and_quarter"
+        ).backfill_sql("postgresql"):
+            cursor.execute(statement)
         cursor.execute(
             "INSERT INTO scoring_scoringstate (organization_id, journey_id, version, "
             "settled_version, updated_at) VALUES (%s, %s, 1, 1, now())",

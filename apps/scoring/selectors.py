@@ -55,8 +55,10 @@ from .models import (
     AttributeSet,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
+    ImportancePairSetSpanCount,
     ItemDayCount,
     ItemDayTotal,
+    PairSpan,
     RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
@@ -328,45 +330,105 @@ def _days(first: date, last: date) -> int:
     return max(0, (last - first).days + 1)
 
 
+# What reading a bucket costs, in days of customers' RespondentScore rows: what its rows came
+# to in bench/dashboard_read.py at 10M answers (a day ~8k rows, a week ~16k, a month ~24k, a
+# quarter ~30k), where the choice matters. A bucket's rows per set stop growing once its pairs
+# are all seen; a day's customers never do.
+_BUCKET_COST = {"quarter": 4, "month": 3, "week": 2}
+_LEVELS = ("quarter", "month", "week")
+
+
+def _bucket(kind: str, day: date) -> tuple[date, date]:
+    """The first and last day of the bucket of `kind` holding `day` (weeks: PairSpan.WEEK)."""
+    if kind == "quarter":
+        first = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        return first, _next_month(_next_month(_next_month(first))) - timedelta(days=1)
+    month = day.replace(day=1)
+    month_end = _next_month(month) - timedelta(days=1)
+    if kind == "month":
+        return month, month_end
+    first = month.replace(day=min(22, (day.day - 1) // 7 * 7 + 1))
+    return first, month_end if first.day == 22 else first + timedelta(days=6)
+
+
 @dataclass(frozen=True)
 class PairPlan:
-    """How a period's pairs per attribute set are read: the monthly counts of `months`, plus
-    the customers' own rows of the days in `added`, minus those in `subtracted` (inclusive
-    ranges)."""
+    """How a period's pairs per attribute set are read: `parts`, each (sign, kind, first,
+    last), the pairs of a bucket (kind "quarter", "month" or "week", `first` its first day) or
+    the customers' own rows of the days `first`..`last` (kind "days"), added (+1) or
+    subtracted (-1). A bucket or day appears at most once."""
 
-    months: list[date]
-    added: list[tuple[date, date]]
-    subtracted: list[tuple[date, date]]
+    parts: tuple[tuple[int, str, date, date], ...]
+
+    def of(self, kind: str) -> list[tuple[int, date, date]]:
+        return [(sign, first, last) for sign, k, first, last in self.parts if k == kind]
+
+
+def _cover(first: date, last: date, today: date, level: int) -> tuple[int, list[Any]]:
+    """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `_LEVELS[level]`
+    and finer: a bucket inside the period whole; one it covers in part either by its part
+    inside (finer) or whole less its parts outside (finer), whichever costs less. Days after
+    `today` hold no answers: they cost nothing and need no subtracting."""
+    last = min(last, today)
+    if first > last:
+        return 0, []
+    if level == len(_LEVELS):
+        return (last - first).days + 1, [(1, "days", first, last)]
+    kind = _LEVELS[level]
+    cost, parts = 0, []
+    start = first
+    while start <= last:
+        bucket_first, bucket_last = _bucket(kind, start)
+        inside = (start, min(last, bucket_last))
+        if inside[0] == bucket_first and inside[1] >= min(bucket_last, today):
+            cost += _BUCKET_COST[kind]
+            parts.append((1, kind, bucket_first, bucket_last))
+        else:
+            by_parts = _cover(*inside, today, level + 1)
+            whole_cost, whole = _BUCKET_COST[kind], [(1, kind, bucket_first, bucket_last)]
+            for outside in ((bucket_first, inside[0] - timedelta(days=1)),
+                            (inside[1] + timedelta(days=1), bucket_last)):  # fmt: skip
+                outside_cost, outside_parts = _cover(*outside, today, level + 1)
+                whole_cost += outside_cost
+                whole.extend((-sign, k, a, b) for sign, k, a, b in outside_parts)
+            chosen = by_parts if by_parts[0] <= whole_cost else (whole_cost, whole)
+            cost += chosen[0]
+            parts.extend(chosen[1])
+        start = bucket_last + timedelta(days=1)
+    return cost, parts
 
 
 def pair_plan(date_from: date, date_to: date, today: date) -> PairPlan:
-    """Whole months from the monthly counts; a month the period covers in part either by its
-    days inside the period or as the whole month minus its days outside, whichever reads fewer
-    days that can hold answers (none after `today`: a month still under way costs nothing
-    more). Which is chosen changes only the cost, never the counts."""
-    months: list[date] = []
-    added: list[tuple[date, date]] = []
-    subtracted: list[tuple[date, date]] = []
-    start = date_from.replace(day=1)
-    while start <= date_to:
-        end = _next_month(start) - timedelta(days=1)
-        first, last = max(date_from, start), min(date_to, end)
-        if (first, last) == (start, end):
-            months.append(start)
-        else:
-            before = (start, first - timedelta(days=1)) if first > start else None
-            after = (last + timedelta(days=1), end) if last < end else None
-            outside = [r for r in (before, after) if r]
-            if sum(_days(a, min(b, today)) for a, b in outside) < _days(first, min(last, today)):
-                months.append(start)
-                subtracted.extend(outside)
-            else:
-                added.append((first, last))
-        start = _next_month(start)
-    return PairPlan(months, added, subtracted)
+    """The cheapest reading of a period's pairs per set (`_cover`): quarters, months and weeks
+    inside it whole, the rest as finer buckets or customers' rows of days, or a bucket less
+    what lies outside, by `_BUCKET_COST`. Which is chosen changes only the cost, never the
+    counts."""
+    return PairPlan(tuple(_cover(date_from, date_to, today, 0)[1]))
 
 
 PairCounts = dict[tuple[int, int, float, float], int]
+
+
+def _plan_weights(
+    plans: tuple[PairPlan | None, PairPlan | None],
+    kinds: dict[str, Callable[[date, date], Q]],
+    weight: Any,
+) -> dict[str, Any]:
+    """`pair_settled` and `pair_live`: each plan's weight of a row of a source holding `kinds`
+    (kind -> the condition of a part of that kind): `weight` (a count, or 1) signed as the
+    plan's part the row falls in, 0 outside them."""
+    zero = Value(0, output_field=IntegerField())
+    weights: dict[str, Any] = {}
+    for label, plan in zip(("settled", "live"), plans, strict=True):
+        whens = [
+            When(condition(first, last), then=weight if sign > 0 else -weight)
+            for kind, condition in kinds.items()
+            for sign, first, last in (plan.of(kind) if plan else [])
+        ]
+        weights[f"pair_{label}"] = (
+            Case(*whens, default=zero, output_field=IntegerField()) if whens else zero
+        )
+    return weights
 
 
 def _pair_rows(
@@ -378,16 +440,18 @@ def _pair_rows(
     groups: dict[int, int] | None,
 ) -> tuple[str, list[Any], str]:
     """One statement (its SQL, parameters and database) for two plans (the settled part's
-    and the live part's, either absent): the monthly counts of their whole months and the
-    customers' RespondentScore rows of the days at their edges, side by side (UNION ALL, each
-    row weighted by its plan: a month's count, a day's +1 or -1), summed per (set, touchpoint,
-    score, outcome) in one grouping, so that a cell comes back once with both plans' pairs and
-    a day both plans read is read once. With `groups` (set -> group), summed per group instead
-    of per set (a VALUES list joined on the set: portable to SQLite, and one hash lookup a row
-    where a CASE over the sets would compare each row with every set)."""
-    months = sorted({m for plan in plans if plan for m in plan.months})
-    ranges = sorted({r for plan in plans if plan for r in (*plan.added, *plan.subtracted)})
-    zero = Value(0, output_field=IntegerField())
+    and the live part's, either absent): the monthly counts, the weekly and quarterly ones and
+    the customers' RespondentScore rows of the days their parts name, side by side (UNION ALL,
+    each row weighted by its plan: a bucket's count or a day's 1, signed as its part), summed
+    per (set, touchpoint, score, outcome) in one grouping, so that a cell comes back once with
+    both plans' pairs and a row both plans read is read once. With `groups` (set -> group),
+    summed per group instead of per set (a VALUES list joined on the set: portable to SQLite,
+    and one hash lookup a row where a CASE over the sets would compare each row with every
+    set)."""
+    parts_of = {
+        kind: sorted({(first, last) for plan in plans if plan for _s, first, last in plan.of(kind)})
+        for kind in ("quarter", "month", "week", "days")
+    }
     columns = {
         "pair_set": F("attribute_set_id"),
         "pair_tp": F("touchpoint_id"),
@@ -395,43 +459,37 @@ def _pair_rows(
         "pair_outcome": F("outcome"),
     }
     parts: list[QuerySet[Any]] = []
-    if months:
-        weights: dict[str, Any] = {}
-        for name, plan in zip(("settled", "live"), plans, strict=True):
-            weights[name] = (
-                Case(
-                    When(month__in=plan.months, then=F("count")),
-                    default=zero,
-                    output_field=IntegerField(),
-                )
-                if plan and plan.months
-                else zero
-            )
-        monthly = ImportancePairSetMonthCount.objects.for_organization(organization).filter(
-            journey=journey, month__in=months, attribute_set_id__in=set_ids
+    if parts_of["month"]:
+        rows = ImportancePairSetMonthCount.objects.for_organization(organization).filter(
+            journey=journey, month__in=[first for first, _ in parts_of["month"]]
         )
-        parts.append(monthly.annotate(**columns, pair_settled=weights["settled"],
-                                      pair_live=weights["live"]))  # fmt: skip
-    if ranges:
-        weights = {}
-        for name, plan in zip(("settled", "live"), plans, strict=True):
-            spans = [(1, plan.added), (-1, plan.subtracted)] if plan else []
-            whens = [
-                When(Q(day__gte=first, day__lte=last), then=Value(sign))
-                for sign, ranges_of_sign in spans
-                for first, last in ranges_of_sign
-            ]
-            weights[name] = (
-                Case(*whens, default=zero, output_field=IntegerField()) if whens else zero
-            )
-        edges = Q()
-        for first, last in ranges:
-            edges |= Q(day__gte=first, day__lte=last)
+        weights = _plan_weights(plans, {"month": lambda first, _: Q(month=first)}, F("count"))
+        parts.append(rows.filter(attribute_set_id__in=set_ids).annotate(**columns, **weights))
+    if parts_of["week"] or parts_of["quarter"]:
+        spans = {
+            kind: lambda first, _, span=span: Q(span=span, start=first)
+            for kind, span in (("week", PairSpan.WEEK), ("quarter", PairSpan.QUARTER))
+        }
+        which = Q()
+        for kind, span in (("week", PairSpan.WEEK), ("quarter", PairSpan.QUARTER)):
+            if parts_of[kind]:
+                which |= Q(span=span, start__in=[first for first, _ in parts_of[kind]])
+        rows = ImportancePairSetSpanCount.objects.for_organization(organization).filter(
+            which, journey=journey
+        )
+        weights = _plan_weights(plans, spans, F("count"))
+        parts.append(rows.filter(attribute_set_id__in=set_ids).annotate(**columns, **weights))
+    if parts_of["days"]:
+        days = Q()
+        for first, last in parts_of["days"]:
+            days |= Q(day__gte=first, day__lte=last)
         rows = RespondentScore.objects.for_organization(organization).filter(
-            edges, journey=journey, outcome__isnull=False, attribute_set_id__in=set_ids
+            days, journey=journey, outcome__isnull=False
         )
-        parts.append(rows.annotate(**columns, pair_settled=weights["settled"],
-                                   pair_live=weights["live"]))  # fmt: skip
+        weights = _plan_weights(
+            plans, {"days": lambda first, last: Q(day__gte=first, day__lte=last)}, Value(1)
+        )
+        parts.append(rows.filter(attribute_set_id__in=set_ids).annotate(**columns, **weights))
     statements: list[str] = []
     params: list[Any] = []
     db = parts[0].db
@@ -543,7 +601,10 @@ def pair_counts_by_set(
         else None
     )
     live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
-    if settled_plan is None and live_plan is None:
+    if not (settled_plan and settled_plan.parts) and not (live_plan and live_plan.parts):
+        # Nothing to read (a period after today): no pairs, the settled part's included.
+        if settled_plan is not None:
+            cache.set(key, {}, IMPORTANCE_CACHE_SECONDS)
         return dict(settled or {})
     sql, params, db = _pair_rows(
         organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups

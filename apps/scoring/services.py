@@ -47,8 +47,10 @@ from .models import (
     AttributeSet,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
+    ImportancePairSetSpanCount,
     ItemDayCount,
     ItemDayTotal,
+    PairSpan,
     RespondentScore,
     ScoringState,
     TouchpointDayAggregate,
@@ -85,6 +87,7 @@ _ITEM_TOTAL = ItemDayTotal._meta.db_table
 _TOUCHPOINT_TOTAL = TouchpointDayTotal._meta.db_table
 _PAIRS = ImportancePairDayCount._meta.db_table
 _SET_PAIRS = ImportancePairSetMonthCount._meta.db_table
+_SET_SPANS = ImportancePairSetSpanCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -290,6 +293,10 @@ _PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outco
 _SET_PAIR_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, month, score, outcome"
 )
+_SET_SPAN_KEY = (
+    "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, span, start, score, "
+    "outcome"
+)
 
 # Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
 # first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
@@ -365,25 +372,63 @@ _RESPONDENTS_INSERT = (
 )
 
 
-# The same pairs per attribute set and month, what derived importance under a segment reads
-# for the whole months of its period (`selectors.pair_counts_by_set`).
-def _month() -> str:
-    """The first day of the month of `day`, as a date (ISO text on SQLite, as Django stores)."""
+# The same pairs per attribute set and month, week and quarter, what derived importance under
+# a segment reads for the buckets inside its period (`selectors.pair_counts_by_set`): counted
+# per week (PairSpan.WEEK: days 1-7, 8-14, 15-21, 22-end of a month), the months summed from
+# the weeks and the quarters from the months, as they nest.
+def _week(day: str) -> str:
+    """The first day of the week (PairSpan.WEEK) of the date column `day`."""
     if connection.vendor == "postgresql":
-        return "CAST(date_trunc('month', day) AS date)"
-    return "date(day, 'start of month')"
-
-
-def _set_pair_rows(month: str | None = None) -> str:
-    """`month`: the column of `per` holding the month already (a rescoring's stage table),
-    else it is computed from `day`."""
-    month = month or _month()
+        return (
+            f"(CAST(date_trunc('month', {day}) AS date) "
+            f"+ LEAST(21, (CAST(EXTRACT(DAY FROM {day}) AS integer) - 1) / 7 * 7))"
+        )
+    # ISO text on SQLite, as Django stores dates.
     return (
-        f"SELECT organization_id, questionnaire_id, touchpoint_id, attribute_set_id, "  # noqa: S608
-        f'{month} AS month, score, outcome, COUNT(*) AS "count", '
-        f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
-        f"AND outcome IS NOT NULL GROUP BY organization_id, questionnaire_id, touchpoint_id, "
-        f"attribute_set_id, {month}, score, outcome"
+        f"date({day}, 'start of month', '+' || MIN(21, "
+        f"(CAST(substr({day}, 9, 2) AS integer) - 1) / 7 * 7) || ' days')"
+    )
+
+
+def _month(day: str) -> str:
+    """The first day of the month of the date column `day`."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('month', {day}) AS date)"
+    return f"date({day}, 'start of month')"
+
+
+def _quarter(day: str) -> str:
+    """The first day of the calendar quarter of the date column `day`."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('quarter', {day}) AS date)"
+    return (
+        f"date({day}, 'start of month', '-' || "
+        # (month - 1) mod 3, without a % sign (a parameter marker's escape in Django's SQL).
+        f"((CAST(substr({day}, 6, 2) AS integer) - 1) "
+        f"- (CAST(substr({day}, 6, 2) AS integer) - 1) / 3 * 3) || ' months')"
+    )
+
+
+_SET_COLUMNS = "organization_id, questionnaire_id, touchpoint_id, attribute_set_id"
+
+
+def _set_pair_ctes(materialize: str) -> str:
+    """set_week_rows (from `per`), set_pair_rows (the months, from the weeks) and set_span_rows
+    (the weeks and the quarters, from the months, as ImportancePairSetSpanCount holds them)."""
+    week, month, quarter = _week("day"), _month("start"), _quarter("month")
+    return (
+        f"set_week_rows AS {materialize}(SELECT {_SET_COLUMNS}, {week} AS start, "  # noqa: S608
+        f'score, outcome, COUNT(*) AS "count", MAX(journey_id) AS journey_id FROM per '
+        f"WHERE audience = '{_CUSTOMER}' AND outcome IS NOT NULL "
+        f"GROUP BY {_SET_COLUMNS}, {week}, score, outcome), "
+        f"set_pair_rows AS {materialize}(SELECT {_SET_COLUMNS}, {month} AS month, score, "
+        f'outcome, CAST(SUM("count") AS bigint) AS "count", MAX(journey_id) AS journey_id '
+        f"FROM set_week_rows GROUP BY {_SET_COLUMNS}, {month}, score, outcome), "
+        f"set_span_rows AS (SELECT {_SET_COLUMNS}, '{PairSpan.WEEK}' AS span, start, score, "
+        f'outcome, "count", journey_id FROM set_week_rows UNION ALL '
+        f"SELECT {_SET_COLUMNS}, '{PairSpan.QUARTER}', {quarter}, score, outcome, "
+        f'CAST(SUM("count") AS bigint), MAX(journey_id) FROM set_pair_rows '
+        f"GROUP BY {_SET_COLUMNS}, {quarter}, score, outcome)"
     )
 
 
@@ -418,7 +463,7 @@ def _pair_ctes() -> str:
         f'pair_rows AS {materialize}(SELECT {_PAIR_KEY}, COUNT(*) AS "count", '  # noqa: S608
         f"MAX(journey_id) AS journey_id FROM per WHERE audience = '{_CUSTOMER}' "
         f"AND outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
-        f"set_pair_rows AS {materialize}({_set_pair_rows()})"
+        f"{_set_pair_ctes(materialize)}"
     )
 
 
@@ -432,6 +477,13 @@ _SET_PAIRS_INSERT = (
     f'SELECT {_SET_PAIR_KEY}, "count", journey_id FROM set_pair_rows WHERE true '
     f"ORDER BY {_SET_PAIR_KEY} "
     f'ON CONFLICT ({_SET_PAIR_KEY}) DO UPDATE SET "count" = {_SET_PAIRS}."count" + '
+    f'excluded."count"'
+)
+_SET_SPANS_INSERT = (
+    f'INSERT INTO {_SET_SPANS} ({_SET_SPAN_KEY}, "count", journey_id) '  # noqa: S608
+    f'SELECT {_SET_SPAN_KEY}, "count", journey_id FROM set_span_rows WHERE true '
+    f"ORDER BY {_SET_SPAN_KEY} "
+    f'ON CONFLICT ({_SET_SPAN_KEY}) DO UPDATE SET "count" = {_SET_SPANS}."count" + '
     f'excluded."count"'
 )
 
@@ -459,7 +511,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
                 f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
                 f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
                 f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
-                f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), {_MOMENTS}, "
+                f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), "
+                f"set_spans AS ({_SET_SPANS_INSERT} RETURNING 1), {_MOMENTS}, "
                 f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
                 f"{_TOUCHPOINT_TOTALS_INSERT}",
                 with_organization,
@@ -468,7 +521,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
     cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
-    for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT):
+    for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT, _SET_SPANS_INSERT):
         cursor.execute(
             f"WITH {ctes}, {_RESPONDENT_CTES}, {_pair_ctes()} {insert}", with_organization
         )
@@ -500,7 +553,7 @@ _REBUILD_ROWS = (
     f"WHERE audience = '{_CUSTOMER}'), "
     f'pair_rows AS (SELECT {_PAIR_KEY}, COUNT(*) AS "count", MAX(journey_id) AS journey_id '
     f"FROM respondent_rows WHERE outcome IS NOT NULL GROUP BY {_PAIR_KEY}), "
-    "set_pair_rows AS ({set_pair_rows}), "
+    "{set_pair_ctes}, "
     f"moment_totals AS (SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n) AS n, SUM(total) AS total, "
     f"SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id FROM moments "
     f"GROUP BY {_TOUCHPOINT_TOTAL_KEY})"
@@ -518,6 +571,7 @@ _REBUILT = (
     ),
     (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
     (_SET_PAIRS, _SET_PAIR_KEY, '"count", journey_id', "set_pair_rows"),
+    (_SET_SPANS, _SET_SPAN_KEY, '"count", journey_id', "set_span_rows"),
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
 )
@@ -589,7 +643,6 @@ def _stage_per(scope: _Scope, journey_id: int) -> str:
         f"SELECT r.id AS response_id, r.organization_id, {int(journey_id)} AS journey_id, "
         f"r.questionnaire_id, "
         f"r.audience, m.aset AS attribute_set_id, r.submitted_on AS day, "
-        f"CAST(date_trunc('month', CAST(r.submitted_on AS timestamp)) AS date) AS month, "
         f"g.touchpoint_id, g.score, "
         f"CASE WHEN r.version_id IN (SELECT iv.version_id FROM {_ITEM} iv "
         f"WHERE iv.organization_id = %s AND iv.audience = '{_CUSTOMER}' "
@@ -650,7 +703,7 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     cursor.execute(
         f"WITH counted AS NOT MATERIALIZED (SELECT * FROM {_STAGE_CELLS}), "  # noqa: S608
         f"per AS NOT MATERIALIZED (SELECT * FROM {_STAGE_PER}), {_MOMENTS}, "
-        f"{_REBUILD_ROWS.replace('{set_pair_rows}', _set_pair_rows('month'))}, {rewrites} "
+        f"{_REBUILD_ROWS.replace('{set_pair_ctes}', _set_pair_ctes(''))}, {rewrites} "
         f"SELECT 1"
     )
     cursor.execute(f"DROP TABLE {_STAGE_CELLS}, {_STAGE_PER}")
@@ -874,6 +927,7 @@ _AGGREGATES = (
     TouchpointDayTotal,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
+    ImportancePairSetSpanCount,
 )
 
 

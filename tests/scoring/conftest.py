@@ -30,6 +30,7 @@ from apps.responses.services import Respondent, field_name, response_submit
 from apps.scoring.models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
+    ImportancePairSetSpanCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -319,6 +320,30 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }  # fmt: skip
     assert set_counted == set_pairs
+    # ...and per attribute set, week (days 1-7, 8-14, 15-21, 22-end) and quarter.
+    span_pairs: dict[tuple, int] = defaultdict(int)
+    for *key, day, score, outcome in (
+        RespondentScore.objects.for_organization(scope)
+        .filter(outcome__isnull=False)
+        .values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute_set_id", "day",
+            "score", "outcome",
+        )
+    ):  # fmt: skip
+        week = day.replace(day=min(22, (day.day - 1) // 7 * 7 + 1))
+        quarter = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+        span_pairs[(*key, "week", week, score, outcome)] += 1
+        span_pairs[(*key, "quarter", quarter, score, outcome)] += 1
+    span_counted = {
+        tuple(key): count
+        for *key, count in ImportancePairSetSpanCount.objects.for_organization(
+            scope
+        ).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute_set_id", "span",
+            "start", "score", "outcome", "count",
+        )
+    }  # fmt: skip
+    assert span_counted == span_pairs
 
 
 def stored_aggregates(organization_id: int) -> Aggregates:

@@ -12,6 +12,7 @@ from apps.responses.models import PendingResponse, Response
 from apps.scoring.models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
+    ImportancePairSetSpanCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -86,6 +87,11 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     stale = months.first()
     months.filter(pk=stale.pk).update(count=77)  # a wrong count...
     stale.pk, stale.month = None, a_day(400).replace(day=1)  # ...and a month nobody answered
+    stale.save()
+    spans = ImportancePairSetSpanCount.objects.for_organization(org)
+    stale = spans.filter(span="quarter").first()
+    spans.filter(pk=stale.pk).update(count=55)
+    stale.pk, stale.span = None, "week"  # a week nobody answered (a quarter's first day)
     stale.save()
     version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
 
@@ -318,6 +324,7 @@ def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afr
         RespondentScore,
         ImportancePairDayCount,
         ImportancePairSetMonthCount,
+        ImportancePairSetSpanCount,
         TouchpointDayAggregate,
         TouchpointDayTotal,
     ):

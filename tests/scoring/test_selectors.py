@@ -22,6 +22,7 @@ from apps.scoring.models import (
     AttributeSet,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
+    ImportancePairSetSpanCount,
     RespondentScore,
 )
 from apps.scoring.services import responses_process
@@ -381,7 +382,12 @@ def _reads_respondent_scores(queries) -> bool:
     sql = _sql(queries)
     return any(
         f'"{model._meta.db_table}"' in sql
-        for model in (RespondentScore, ImportancePairDayCount, ImportancePairSetMonthCount)
+        for model in (
+            RespondentScore,
+            ImportancePairDayCount,
+            ImportancePairSetMonthCount,
+            ImportancePairSetSpanCount,
+        )
     )
 
 
@@ -646,20 +652,63 @@ def test_attribute_values_and_questionnaires_for_the_filter_form(data, org, anal
 # --- importance pairs per attribute set: whole months and the days at the edges -------------
 
 
-def test_pair_plan_reads_whole_months_and_the_fewer_edge_days():
-    plan = selectors.pair_plan(date(2026, 9, 7), date(2026, 12, 5), today=date(2026, 12, 5))
-    # September less its first six days; December as it stands (no answers after today).
-    assert plan.months == [date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1),
-                           date(2026, 12, 1)]  # fmt: skip
-    assert plan.subtracted == [(date(2026, 9, 1), date(2026, 9, 6)),
-                               (date(2026, 12, 6), date(2026, 12, 31))]  # fmt: skip
-    assert plan.added == []
-    plan = selectors.pair_plan(date(2025, 12, 20), date(2026, 1, 10), today=date(2026, 12, 5))
-    assert plan.months == []
-    assert plan.added == [(date(2025, 12, 20), date(2025, 12, 31)),
-                          (date(2026, 1, 1), date(2026, 1, 10))]  # fmt: skip
-    one = selectors.pair_plan(date(2026, 2, 1), date(2026, 2, 28), today=date(2026, 12, 5))
-    assert (one.months, one.added, one.subtracted) == ([date(2026, 2, 1)], [], [])
+def test_pair_plan_reads_the_coarsest_buckets_and_the_fewer_edge_days():
+    today = date(2026, 12, 6)
+    plan = selectors.pair_plan(date(2026, 9, 8), date(2026, 12, 6), today=today)
+    # September as the month less its first week; the fourth quarter as it stands (no
+    # answers after today, nothing to subtract).
+    assert plan.parts == (
+        (1, "month", date(2026, 9, 1), date(2026, 9, 30)),
+        (-1, "week", date(2026, 9, 1), date(2026, 9, 7)),
+        (1, "quarter", date(2026, 10, 1), date(2026, 12, 31)),
+    )
+    # The part of it cached across batches (`settled_end`) and the rest.
+    assert selectors.pair_plan(date(2026, 9, 8), date(2026, 11, 30), today=today).parts == (
+        (1, "month", date(2026, 9, 1), date(2026, 9, 30)),
+        (-1, "week", date(2026, 9, 1), date(2026, 9, 7)),
+        (1, "month", date(2026, 10, 1), date(2026, 10, 31)),
+        (1, "month", date(2026, 11, 1), date(2026, 11, 30)),
+    )
+    assert selectors.pair_plan(date(2026, 12, 1), date(2026, 12, 6), today=today).parts == (
+        (1, "month", date(2026, 12, 1), date(2026, 12, 31)),
+    )
+    # A year: whole quarters; December 2025 from the 7th as the month less its first week
+    # plus the 7th itself.
+    plan = selectors.pair_plan(date(2025, 12, 7), date(2026, 11, 30), today=today)
+    assert plan.parts == (
+        (1, "month", date(2025, 12, 1), date(2025, 12, 31)),
+        (-1, "week", date(2025, 12, 1), date(2025, 12, 7)),
+        (1, "days", date(2025, 12, 7), date(2025, 12, 7)),
+        (1, "quarter", date(2026, 1, 1), date(2026, 3, 31)),
+        (1, "quarter", date(2026, 4, 1), date(2026, 6, 30)),
+        (1, "quarter", date(2026, 7, 1), date(2026, 9, 30)),
+        (1, "month", date(2026, 10, 1), date(2026, 10, 31)),
+        (1, "month", date(2026, 11, 1), date(2026, 11, 30)),
+    )
+    # A few days: the days themselves; the last week of February runs from the 22nd to its end.
+    assert selectors.pair_plan(date(2026, 2, 20), date(2026, 2, 21), today=today).parts == (
+        (1, "days", date(2026, 2, 20), date(2026, 2, 21)),
+    )
+    assert selectors.pair_plan(date(2026, 2, 22), date(2026, 2, 28), today=today).parts == (
+        (1, "week", date(2026, 2, 22), date(2026, 2, 28)),
+    )
+    # After today: nothing to read.
+    assert selectors.pair_plan(date(2026, 12, 7), date(2026, 12, 31), today=today).parts == ()
+
+
+def test_pair_plan_counts_every_day_of_the_period_once_and_no_other():
+    """Whatever the period: the signed parts add up to each day of it once, and to nothing
+    for every other day up to today (days after today hold no answers)."""
+    today = date(2026, 12, 6)
+    first_day = date(2025, 10, 1)
+    days = [first_day + timedelta(days=i) for i in range((today - first_day).days + 1)]
+    lengths = (0, 1, 3, 6, 9, 13, 27, 29, 31, 45, 89, 91, 180, 364, 400)
+    periods = [(a, a + timedelta(days=length)) for a in days[::5] for length in lengths]
+    for date_from, date_to in periods:
+        plan = selectors.pair_plan(date_from, date_to, today=today)
+        for day in days:
+            seen = sum(sign for sign, _kind, first, last in plan.parts if first <= day <= last)
+            assert seen == (1 if date_from <= day <= date_to else 0), (date_from, date_to, day)
 
 
 @pytest.mark.parametrize(
@@ -670,6 +719,8 @@ def test_pair_plan_reads_whole_months_and_the_fewer_edge_days():
         (date(2025, 12, 1), date(2026, 3, 31)),  # whole months only, across the new year
         (date(2025, 12, 28), date(2026, 1, 30)),
         (date(2026, 2, 14), date(2026, 2, 14)),
+        (date(2025, 12, 9), date(2026, 2, 26)),  # weeks at both ends, less a day or two
+        (date(2025, 10, 2), date(2026, 6, 30)),  # a quarter whole, one less a month and days
     ],
 )
 def test_pair_counts_by_set_equal_the_customers_pairs(data, date_from, date_to):
