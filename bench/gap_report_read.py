@@ -180,6 +180,7 @@ _TABLES = (
     "scoring_itemdaycount", "scoring_touchpointdayaggregate", "scoring_respondentscore",
     "scoring_itemdaytotal", "scoring_touchpointdaytotal", "scoring_importancepairdaycount",
     "scoring_importancepairsetmonthcount", "scoring_importancepairsetspancount",
+    "scoring_importancepairspancount",
 )  # fmt: skip
 
 
@@ -307,9 +308,10 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
                 "apps.scoring.migrations.0003_importance_pairs_per_attribute_set_and_month"
             ).backfill_sql("postgresql")
         )
-        # ...per week and quarter (scoring/0005).
+        # ...per set and week or quarter, and over the sets per week, month or quarter
+        # (scoring/0005).
         for statement in importlib.import_module(
-            "apps.scoring.migrations.0005_importance_pairs_per_attribute_set_week_and_quarter"
+            "apps.scoring.migrations.0005_importance_pairs_per_week_month_and_quarter"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
         cursor.execute(
@@ -348,6 +350,7 @@ class QueryTimer:
             name = next(
                 (t for t in ("itemdaycount", "itemdaytotal", "touchpointdayaggregate",
                              "touchpointdaytotal", "respondentscore", "importancepairdaycount",
+                             "importancepairspancount",
                              "scoringstate", "attributeset") if f'"scoring_{t}"' in sql),
                 "journey shape",
             )  # fmt: skip

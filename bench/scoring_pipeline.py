@@ -117,7 +117,8 @@ def reseed() -> dict[str, Any]:
             "TRUNCATE scoring_itemdaycount, scoring_touchpointdayaggregate, "
             "scoring_respondentscore, scoring_itemdaytotal, scoring_touchpointdaytotal, "
             "scoring_importancepairdaycount, scoring_importancepairsetmonthcount, "
-            "scoring_importancepairsetspancount, scoring_scoringstate, alerts_alert CASCADE"
+            "scoring_importancepairsetspancount, scoring_importancepairspancount, "
+            "scoring_scoringstate, alerts_alert CASCADE"
         )
         # Responses stored by an earlier freshness phase go: the backlog is the generated one.
         # Responses stored through the links by an earlier freshness phase go (the generated

@@ -304,13 +304,57 @@ class ImportancePairSetMonthCount(TenantModel):
 
 
 class PairSpan(models.TextChoices):
-    """The buckets of ImportancePairSetSpanCount besides the calendar months."""
+    """The buckets importance pairs are counted in besides days: ImportancePairSpanCount holds
+    all three, ImportancePairSetSpanCount weeks and quarters (the months per set have their own
+    table, ImportancePairSetMonthCount)."""
 
     # A month's days 1-7, 8-14, 15-21 and 22 to its end (7 to 10 days): weeks that nest in
     # their month, so that a period's edges inside a month cost at most three days of rows.
     WEEK = "week", "week"
+    MONTH = "month", "month"
     # A calendar quarter: three months of a long period in one bucket.
     QUARTER = "quarter", "quarter"
+
+
+class ImportancePairSpanCount(TenantModel):
+    """ImportancePairDayCount per week, month and quarter (`PairSpan`, `start` the span's first
+    day): derived importance without a segment filter reads a period from the coarsest buckets
+    inside it, and days (ImportancePairDayCount) only at its edges. A bucket's rows are at most
+    a touchpoint's (score, outcome) pairs of values, whatever its length: a year takes a few
+    thousand rows where its days took ~200k (bench/dashboard_read.py at 10M answers)."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    span = models.CharField(max_length=8, choices=PairSpan.choices)
+    start = models.DateField()
+    score = models.FloatField()
+    outcome = models.FloatField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "touchpoint",
+                    "span",
+                    "start",
+                    "score",
+                    "outcome",
+                ],
+                name="importance_pair_span_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "span", "start"], name="pair_journey_span")]
+
+    def __str__(self) -> str:
+        return (
+            f"tp{self.touchpoint_id}@{self.span} {self.start} "
+            f"({self.score}, {self.outcome})x{self.count}"
+        )
 
 
 class ImportancePairSetSpanCount(TenantModel):

@@ -56,6 +56,7 @@ from .models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
     PairSpan,
@@ -628,6 +629,72 @@ def pair_counts_by_set(
     return total
 
 
+def _pair_totals(
+    organization: Organization, journey: Journey, report_filter: ReportFilter
+) -> list[tuple[int, float, float, int]]:
+    """(touchpoint, score, outcome, pairs) of all customers in the filter's period, one grouped
+    query: the buckets `pair_plan` chooses from ImportancePairSpanCount, the days at the edges
+    from ImportancePairDayCount, each signed as its part. Its rows are bounded by the pairs of
+    values a bucket can hold, whatever the number of customers."""
+    plan = pair_plan(
+        report_filter.date_from, report_filter.date_to, organization_today(organization)
+    )
+    plans: tuple[PairPlan | None, PairPlan | None] = (plan, None)
+    columns = {
+        "pair_tp": F("touchpoint_id"),
+        "pair_score": F("score"),
+        "pair_outcome": F("outcome"),
+    }
+    spans = {
+        kind: lambda first, _, span=span: Q(span=span, start=first)
+        for kind, span in (
+            ("week", PairSpan.WEEK),
+            ("month", PairSpan.MONTH),
+            ("quarter", PairSpan.QUARTER),
+        )
+    }
+    parts: list[QuerySet[Any]] = []
+    which = Q()
+    for kind in spans:
+        if starts := [first for _sign, first, _last in plan.of(kind)]:
+            which |= Q(span=PairSpan(kind), start__in=starts)
+    if which:
+        rows = ImportancePairSpanCount.objects.for_organization(organization).filter(
+            which, journey=journey
+        )
+        parts.append(rows.annotate(**columns, **_plan_weights(plans, spans, F("count"))))
+    if days := plan.of("days"):
+        within = Q()
+        for _sign, first, last in days:
+            within |= Q(day__gte=first, day__lte=last)
+        rows = ImportancePairDayCount.objects.for_organization(organization).filter(
+            within, journey=journey
+        )
+        weights = _plan_weights(
+            plans, {"days": lambda first, last: Q(day__gte=first, day__lte=last)}, F("count")
+        )
+        parts.append(rows.annotate(**columns, **weights))
+    if not parts:
+        return []
+    statements: list[str] = []
+    params: list[Any] = []
+    for part in parts:
+        if report_filter.questionnaire_id is not None:
+            part = part.filter(questionnaire_id=report_filter.questionnaire_id)
+        query = part.order_by().values_list(*columns, "pair_settled").query
+        sql, part_params = query.get_compiler(using=part.db).as_sql()
+        statements.append(sql)
+        params.extend(part_params)
+    with connections[parts[0].db].cursor() as cursor:
+        cursor.execute(
+            # The ORM's compiled parts and fixed names; every value is a parameter.
+            f"SELECT pair_tp, pair_score, pair_outcome, SUM(pair_settled) "  # noqa: S608
+            f"FROM ({' UNION ALL '.join(statements)}) pairs GROUP BY 1, 2, 3",
+            params,
+        )
+        return [row for row in cursor.fetchall() if row[3]]
+
+
 def scoring_version(*, organization: Organization, journey: Journey) -> int:
     return (
         ScoringState.objects.for_organization(organization)
@@ -671,16 +738,7 @@ def derived_importance(
     if cached is not None:
         return {int(tp): (rho, int(n)) for tp, rho, n in cached}
     if set_ids is None:
-        rows = (
-            _under_filter(
-                ImportancePairDayCount.objects.for_organization(organization),
-                journey=journey,
-                report_filter=report_filter,
-                set_ids=None,
-            )
-            .values_list("touchpoint_id", "score", "outcome")
-            .annotate(pairs=Sum("count"))
-        )
+        rows = _pair_totals(organization, journey, report_filter)
     else:
         rows = [
             (tp_id, score, outcome, pairs)

@@ -48,6 +48,7 @@ from .models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
     PairSpan,
@@ -88,6 +89,7 @@ _TOUCHPOINT_TOTAL = TouchpointDayTotal._meta.db_table
 _PAIRS = ImportancePairDayCount._meta.db_table
 _SET_PAIRS = ImportancePairSetMonthCount._meta.db_table
 _SET_SPANS = ImportancePairSetSpanCount._meta.db_table
+_SPANS = ImportancePairSpanCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -293,6 +295,7 @@ _PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outco
 _SET_PAIR_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, month, score, outcome"
 )
+_SPAN_KEY = "organization_id, questionnaire_id, touchpoint_id, span, start, score, outcome"
 _SET_SPAN_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, span, start, score, "
     "outcome"
@@ -414,10 +417,25 @@ _SET_COLUMNS = "organization_id, questionnaire_id, touchpoint_id, attribute_set_
 
 def _set_pair_ctes(materialize: str) -> str:
     """set_week_rows (from `per`), set_pair_rows (the months, from the weeks) and set_span_rows
-    (the weeks and the quarters, from the months, as ImportancePairSetSpanCount holds them)."""
+    (the weeks and the quarters, from the months, as ImportancePairSetSpanCount holds them);
+    span_pair_rows, the same over the sets per week, month and quarter (ImportancePairSpanCount),
+    from the days' `pair_rows`."""
     week, month, quarter = _week("day"), _month("start"), _quarter("month")
+    over_sets = " UNION ALL ".join(
+        f"SELECT organization_id, questionnaire_id, touchpoint_id, '{span}' AS span, "  # noqa: S608
+        f'{bucket("day")} AS start, score, outcome, CAST(SUM("count") AS bigint) AS "count", '
+        f"MAX(journey_id) AS journey_id FROM pair_rows "
+        f"GROUP BY organization_id, questionnaire_id, touchpoint_id, {bucket('day')}, score, "
+        f"outcome"
+        for span, bucket in (
+            (PairSpan.WEEK, _week),
+            (PairSpan.MONTH, _month),
+            (PairSpan.QUARTER, _quarter),
+        )
+    )
     return (
-        f"set_week_rows AS {materialize}(SELECT {_SET_COLUMNS}, {week} AS start, "  # noqa: S608
+        f"span_pair_rows AS ({over_sets}), "  # noqa: S608
+        f"set_week_rows AS {materialize}(SELECT {_SET_COLUMNS}, {week} AS start, "
         f'score, outcome, COUNT(*) AS "count", MAX(journey_id) AS journey_id FROM per '
         f"WHERE audience = '{_CUSTOMER}' AND outcome IS NOT NULL "
         f"GROUP BY {_SET_COLUMNS}, {week}, score, outcome), "
@@ -479,6 +497,12 @@ _SET_PAIRS_INSERT = (
     f'ON CONFLICT ({_SET_PAIR_KEY}) DO UPDATE SET "count" = {_SET_PAIRS}."count" + '
     f'excluded."count"'
 )
+_SPANS_INSERT = (
+    f'INSERT INTO {_SPANS} ({_SPAN_KEY}, "count", journey_id) '  # noqa: S608
+    f'SELECT {_SPAN_KEY}, "count", journey_id FROM span_pair_rows WHERE true '
+    f"ORDER BY {_SPAN_KEY} "
+    f'ON CONFLICT ({_SPAN_KEY}) DO UPDATE SET "count" = {_SPANS}."count" + excluded."count"'
+)
 _SET_SPANS_INSERT = (
     f'INSERT INTO {_SET_SPANS} ({_SET_SPAN_KEY}, "count", journey_id) '  # noqa: S608
     f'SELECT {_SET_SPAN_KEY}, "count", journey_id FROM set_span_rows WHERE true '
@@ -512,7 +536,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
                 f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
                 f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
                 f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), "
-                f"set_spans AS ({_SET_SPANS_INSERT} RETURNING 1), {_MOMENTS}, "
+                f"set_spans AS ({_SET_SPANS_INSERT} RETURNING 1), "
+                f"spans AS ({_SPANS_INSERT} RETURNING 1), {_MOMENTS}, "
                 f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
                 f"{_TOUCHPOINT_TOTALS_INSERT}",
                 with_organization,
@@ -521,7 +546,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
     cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
-    for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT, _SET_SPANS_INSERT):
+    for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT, _SET_SPANS_INSERT, _SPANS_INSERT):
         cursor.execute(
             f"WITH {ctes}, {_RESPONDENT_CTES}, {_pair_ctes()} {insert}", with_organization
         )
@@ -572,6 +597,7 @@ _REBUILT = (
     (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
     (_SET_PAIRS, _SET_PAIR_KEY, '"count", journey_id', "set_pair_rows"),
     (_SET_SPANS, _SET_SPAN_KEY, '"count", journey_id', "set_span_rows"),
+    (_SPANS, _SPAN_KEY, '"count", journey_id', "span_pair_rows"),
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
 )
@@ -928,6 +954,7 @@ _AGGREGATES = (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairSpanCount,
 )
 
 

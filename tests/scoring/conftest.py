@@ -31,6 +31,7 @@ from apps.scoring.models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -344,6 +345,23 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }  # fmt: skip
     assert span_counted == span_pairs
+    # ...and over the sets per week, month and quarter, from the daily counts.
+    total_spans: dict[tuple, int] = defaultdict(int)
+    for (journey_id, questionnaire_id, tp_id, day, score, outcome), count in pairs.items():
+        key = (journey_id, questionnaire_id, tp_id)
+        total_spans[(*key, "week", day.replace(day=min(22, (day.day - 1) // 7 * 7 + 1)),
+                     score, outcome)] += count  # fmt: skip
+        total_spans[(*key, "month", day.replace(day=1), score, outcome)] += count
+        total_spans[(*key, "quarter", date(day.year, (day.month - 1) // 3 * 3 + 1, 1),
+                     score, outcome)] += count  # fmt: skip
+    total_counted = {
+        tuple(key): count
+        for *key, count in ImportancePairSpanCount.objects.for_organization(scope).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "span", "start", "score",
+            "outcome", "count",
+        )
+    }  # fmt: skip
+    assert total_counted == total_spans
 
 
 def stored_aggregates(organization_id: int) -> Aggregates:

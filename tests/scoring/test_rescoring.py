@@ -13,6 +13,7 @@ from apps.scoring.models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
     RespondentScore,
@@ -93,6 +94,8 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     spans.filter(pk=stale.pk).update(count=55)
     stale.pk, stale.span = None, "week"  # a week nobody answered (a quarter's first day)
     stale.save()
+    totals = ImportancePairSpanCount.objects.for_organization(org)
+    totals.filter(pk=totals.filter(span="month").first().pk).update(count=44)
     version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
 
     counted = journey_rescore(
@@ -325,6 +328,7 @@ def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afr
         ImportancePairDayCount,
         ImportancePairSetMonthCount,
         ImportancePairSetSpanCount,
+        ImportancePairSpanCount,
         TouchpointDayAggregate,
         TouchpointDayTotal,
     ):

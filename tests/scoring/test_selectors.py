@@ -23,6 +23,7 @@ from apps.scoring.models import (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairSpanCount,
     RespondentScore,
 )
 from apps.scoring.services import responses_process
@@ -387,6 +388,7 @@ def _reads_respondent_scores(queries) -> bool:
             ImportancePairDayCount,
             ImportancePairSetMonthCount,
             ImportancePairSetSpanCount,
+            ImportancePairSpanCount,
         )
     )
 
