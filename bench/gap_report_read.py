@@ -180,7 +180,7 @@ _TABLES = (
     "scoring_itemdaycount", "scoring_touchpointdayaggregate", "scoring_respondentscore",
     "scoring_itemdaytotal", "scoring_touchpointdaytotal", "scoring_importancepairdaycount",
     "scoring_importancepairsetmonthcount", "scoring_importancepairsetspancount",
-    "scoring_importancepairspancount",
+    "scoring_importancepairspancount", "scoring_touchpointspanaggregate",
 )  # fmt: skip
 
 
@@ -308,10 +308,10 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
                 "apps.scoring.migrations.0003_importance_pairs_per_attribute_set_and_month"
             ).backfill_sql("postgresql")
         )
-        # ...per set and week or quarter, and over the sets per week, month or quarter
-        # (scoring/0005).
+        # ...per set and week or quarter, over the sets per week, month or quarter, and the
+        # touchpoint moments per set and week, month or quarter (scoring/0005).
         for statement in importlib.import_module(
-            "apps.scoring.migrations.0005_importance_pairs_per_week_month_and_quarter"
+            "apps.scoring.migrations.0005_pairs_and_moments_per_week_month_and_quarter"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
         cursor.execute(

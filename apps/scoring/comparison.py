@@ -15,21 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connections
 from django.db.models import (
     BigIntegerField,
     CharField,
     F,
     JSONField,
-    Max,
+    Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     Window,
 )
 from django.db.models.functions import RowNumber
 
-from apps.journeys.models import Journey
+from apps.journeys.models import Journey, Touchpoint
 from apps.organizations.models import Organization
 from apps.surveys import selectors as survey_selectors
 
@@ -43,13 +43,15 @@ from .figures import (
     UnitCalibration,
     ValueCounts,
 )
-from .filters import ReportFilter
+from .filters import ReportFilter, organization_today
 from .models import (
     AttributeSet,
     ItemDayCount,
     ItemDayTotal,
+    PairSpan,
     ScoringState,
     TouchpointDayAggregate,
+    TouchpointSpanAggregate,
 )
 from .report import build_calibration, build_gap_report
 from .selectors import (
@@ -58,6 +60,7 @@ from .selectors import (
     JourneyState,
     StaffData,
     pair_counts_by_set,
+    pair_plan,
     spearman_from_counts,
     staff_data,
     state_of,
@@ -303,6 +306,72 @@ def _segment_importance(
     return result
 
 
+def _customer_moments(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    touchpoint_ids: list[int],
+    set_ids: list[int] | None,
+) -> list[tuple[Any, ...]]:
+    """(attribute set, touchpoint, its declared importance, "customer", n, total, total_sq,
+    the journey's scoring version) of the customers' touchpoint moments in the filter's period,
+    one grouped query: the weeks, months and quarters inside the period from
+    TouchpointSpanAggregate and the days at its edges from TouchpointDayAggregate, only ever
+    added (`selectors.pair_plan` without subtraction). The journey's scoring version (what
+    cached importance is valid for) rides along as an uncorrelated scalar subquery: one round
+    trip fewer than `selectors.scoring_version`."""
+    plan = pair_plan(
+        report_filter.date_from,
+        report_filter.date_to,
+        organization_today(organization),
+        subtract=False,
+    )
+    columns = ("attribute_set_id", "touchpoint_id", "audience", "n", "total", "total_sq")
+    parts: list[QuerySet[Any]] = []
+    which = Q()
+    for kind, span in (
+        ("week", PairSpan.WEEK),
+        ("month", PairSpan.MONTH),
+        ("quarter", PairSpan.QUARTER),
+    ):
+        if starts := [first for _sign, first, _last in plan.of(kind)]:
+            which |= Q(span=span, start__in=starts)
+    if which:
+        parts.append(TouchpointSpanAggregate.objects.for_organization(organization).filter(which))
+    if days := plan.of("days"):
+        within = Q()
+        for _sign, first, last in days:
+            within |= Q(day__gte=first, day__lte=last)
+        parts.append(TouchpointDayAggregate.objects.for_organization(organization).filter(within))
+    statements: list[str] = []
+    params: list[Any] = []
+    for part in parts:
+        part = part.filter(journey=journey, touchpoint_id__in=touchpoint_ids, audience="customer")
+        if report_filter.questionnaire_id is not None:
+            part = part.filter(questionnaire_id=report_filter.questionnaire_id)
+        if set_ids is not None:
+            part = part.filter(attribute_set_id__in=set_ids)
+        query = part.order_by().values_list(*columns).query
+        sql, part_params = query.get_compiler(using=part.db).as_sql()
+        statements.append(sql)
+        params.extend(part_params)
+    if not statements:
+        return []
+    touchpoints = Touchpoint._meta.db_table
+    states = ScoringState._meta.db_table
+    with connections[parts[0].db].cursor() as cursor:
+        cursor.execute(
+            # The ORM's compiled parts and fixed names; every value is a parameter.
+            f"SELECT m.attribute_set_id, m.touchpoint_id, t.importance, m.audience, "  # noqa: S608
+            f"SUM(m.n), SUM(m.total), SUM(m.total_sq), (SELECT s.version FROM {states} s "
+            f"WHERE s.organization_id = %s AND s.journey_id = %s) "
+            f"FROM ({' UNION ALL '.join(statements)}) m "
+            f"JOIN {touchpoints} t ON t.id = m.touchpoint_id GROUP BY 1, 2, 3, 4",
+            [organization.pk, journey.pk, *params],
+        )
+        return cursor.fetchall()
+
+
 def journey_comparison(
     *,
     organization: Organization,
@@ -340,25 +409,12 @@ def journey_comparison(
         staff = staff_data(organization=organization, journey=journey)
 
     touchpoint_ids = [row.touchpoint_id for row in report.touchpoints]
-    queryset = _period(
-        TouchpointDayAggregate.objects.for_organization(organization), journey, report_filter
-    ).filter(touchpoint_id__in=touchpoint_ids, audience="customer")
-    if customer_sets is not None:
-        wanted = set(customer_sets)
-        wanted.update(pk for ids in segment_sets.values() for pk in ids)
-        queryset = queryset.filter(attribute_set_id__in=sorted(wanted))
-    # The journey's scoring version (what cached importance is valid for) rides along as an
-    # uncorrelated scalar subquery, evaluated once: one round trip fewer than
-    # `selectors.scoring_version`.
-    version = ScoringState.objects.filter(organization=organization, journey=journey)
-    rows = queryset.values_list(
-        "attribute_set_id", "touchpoint_id", "touchpoint__importance", "audience"
-    ).annotate(
-        n=Sum("n"),
-        total=Sum("total"),
-        total_sq=Sum("total_sq"),
-        version=Max(Subquery(version.values("version")[:1])),
-    )
+    rows = _customer_moments(
+        organization, journey, report_filter, touchpoint_ids,
+        None if customer_sets is None else sorted(
+            {*customer_sets, *(pk for ids in segment_sets.values() for pk in ids)}
+        ),
+    )  # fmt: skip
     cells: dict[int, dict[tuple[int, str], Moments]] = defaultdict(dict)
     declared: dict[int, int] = {}
     scoring_version = 0

@@ -316,6 +316,47 @@ class PairSpan(models.TextChoices):
     QUARTER = "quarter", "quarter"
 
 
+class TouchpointSpanAggregate(TenantModel):
+    """TouchpointDayAggregate per week, month and quarter (`PairSpan`, `start` the span's first
+    day): a comparison of segments reads a period's customers' moments per attribute set from
+    the buckets inside it and days only at its edges (never a bucket less days: sums of floats
+    are only added), so a year takes a few buckets' rows instead of 365 days' per set."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
+    span = models.CharField(max_length=8, choices=PairSpan.choices)
+    start = models.DateField()
+    n = models.PositiveIntegerField(default=0)
+    total = models.FloatField(default=0.0)
+    total_sq = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "touchpoint",
+                    "audience",
+                    "attribute_set",
+                    "span",
+                    "start",
+                ],
+                name="touchpoint_span_aggregate_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["journey", "span", "start"], name="touchpoint_span_journey")
+        ]
+
+    def __str__(self) -> str:
+        return f"tp{self.touchpoint_id} {self.audience}@{self.span} {self.start} n={self.n}"
+
+
 class ImportancePairSpanCount(TenantModel):
     """ImportancePairDayCount per week, month and quarter (`PairSpan`, `start` the span's first
     day): derived importance without a segment filter reads a period from the coarsest buckets

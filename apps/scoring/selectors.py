@@ -365,11 +365,13 @@ class PairPlan:
         return [(sign, first, last) for sign, k, first, last in self.parts if k == kind]
 
 
-def _cover(first: date, last: date, today: date, level: int) -> tuple[int, list[Any]]:
+def _cover(
+    first: date, last: date, today: date, level: int, subtract: bool = True
+) -> tuple[int, list[Any]]:
     """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `_LEVELS[level]`
     and finer: a bucket inside the period whole; one it covers in part either by its part
-    inside (finer) or whole less its parts outside (finer), whichever costs less. Days after
-    `today` hold no answers: they cost nothing and need no subtracting."""
+    inside (finer) or, when `subtract`, whole less its parts outside (finer), whichever costs
+    less. Days after `today` hold no answers: they cost nothing and need no subtracting."""
     last = min(last, today)
     if first > last:
         return 0, []
@@ -384,6 +386,10 @@ def _cover(first: date, last: date, today: date, level: int) -> tuple[int, list[
         if inside[0] == bucket_first and inside[1] >= min(bucket_last, today):
             cost += _BUCKET_COST[kind]
             parts.append((1, kind, bucket_first, bucket_last))
+        elif not subtract:
+            inside_cost, inside_parts = _cover(*inside, today, level + 1, subtract=False)
+            cost += inside_cost
+            parts.extend(inside_parts)
         else:
             by_parts = _cover(*inside, today, level + 1)
             whole_cost, whole = _BUCKET_COST[kind], [(1, kind, bucket_first, bucket_last)]
@@ -399,12 +405,12 @@ def _cover(first: date, last: date, today: date, level: int) -> tuple[int, list[
     return cost, parts
 
 
-def pair_plan(date_from: date, date_to: date, today: date) -> PairPlan:
+def pair_plan(date_from: date, date_to: date, today: date, *, subtract: bool = True) -> PairPlan:
     """The cheapest reading of a period's pairs per set (`_cover`): quarters, months and weeks
     inside it whole, the rest as finer buckets or customers' rows of days, or a bucket less
     what lies outside, by `_BUCKET_COST`. Which is chosen changes only the cost, never the
-    counts."""
-    return PairPlan(tuple(_cover(date_from, date_to, today, 0)[1]))
+    counts. Without `subtract` every part is added (sums of floats: never a difference)."""
+    return PairPlan(tuple(_cover(date_from, date_to, today, 0, subtract)[1]))
 
 
 PairCounts = dict[tuple[int, int, float, float], int]

@@ -56,6 +56,7 @@ from .models import (
     ScoringState,
     TouchpointDayAggregate,
     TouchpointDayTotal,
+    TouchpointSpanAggregate,
 )
 
 # Responses per batch: `responses_process` takes 1000 by default; draining a backlog (the
@@ -90,6 +91,7 @@ _PAIRS = ImportancePairDayCount._meta.db_table
 _SET_PAIRS = ImportancePairSetMonthCount._meta.db_table
 _SET_SPANS = ImportancePairSetSpanCount._meta.db_table
 _SPANS = ImportancePairSpanCount._meta.db_table
+_TOUCHPOINT_SPANS = TouchpointSpanAggregate._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -295,6 +297,9 @@ _PAIR_KEY = "organization_id, questionnaire_id, touchpoint_id, day, score, outco
 _SET_PAIR_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, month, score, outcome"
 )
+_TOUCHPOINT_SPAN_KEY = (
+    "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id, span, start"
+)
 _SPAN_KEY = "organization_id, questionnaire_id, touchpoint_id, span, start, score, outcome"
 _SET_SPAN_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, span, start, score, "
@@ -450,6 +455,32 @@ def _set_pair_ctes(materialize: str) -> str:
     )
 
 
+def _moment_spans() -> str:
+    """moment_spans: the touchpoint moments (`moments`, per day) per week, month and quarter,
+    as TouchpointSpanAggregate holds them."""
+    key = "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id"
+    parts = " UNION ALL ".join(
+        f"SELECT {key}, '{span}' AS span, {bucket('day')} AS start, SUM(n) AS n, "  # noqa: S608
+        f"SUM(total) AS total, SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id "
+        f"FROM moments GROUP BY {key}, {bucket('day')}"
+        for span, bucket in (
+            (PairSpan.WEEK, _week),
+            (PairSpan.MONTH, _month),
+            (PairSpan.QUARTER, _quarter),
+        )
+    )
+    return f"moment_spans AS ({parts})"
+
+
+_TOUCHPOINT_SPANS_INSERT = (
+    f"INSERT INTO {_TOUCHPOINT_SPANS} ({_TOUCHPOINT_SPAN_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
+    f"SELECT {_TOUCHPOINT_SPAN_KEY}, n, total, total_sq, journey_id FROM moment_spans "
+    f"WHERE true ORDER BY {_TOUCHPOINT_SPAN_KEY} "
+    f"ON CONFLICT ({_TOUCHPOINT_SPAN_KEY}) DO UPDATE SET "
+    f"n = {_TOUCHPOINT_SPANS}.n + excluded.n, "
+    f"total = {_TOUCHPOINT_SPANS}.total + excluded.total, "
+    f"total_sq = {_TOUCHPOINT_SPANS}.total_sq + excluded.total_sq"
+)
 _TOUCHPOINT_DAYS_INSERT = (
     f"INSERT INTO {_TOUCHPOINT_DAY} ({_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
     f"SELECT {_TOUCHPOINT_DAY_KEY}, n, total, total_sq, journey_id FROM moments WHERE true "
@@ -537,7 +568,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
                 f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
                 f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), "
                 f"set_spans AS ({_SET_SPANS_INSERT} RETURNING 1), "
-                f"spans AS ({_SPANS_INSERT} RETURNING 1), {_MOMENTS}, "
+                f"spans AS ({_SPANS_INSERT} RETURNING 1), {_MOMENTS}, {_moment_spans()}, "
+                f"touchpoint_spans AS ({_TOUCHPOINT_SPANS_INSERT} RETURNING 1), "
                 f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
                 f"{_TOUCHPOINT_TOTALS_INSERT}",
                 with_organization,
@@ -552,6 +584,11 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         )
     for insert in (_TOUCHPOINT_DAYS_INSERT, _TOUCHPOINT_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS} {insert}", with_organization)
+    cursor.execute(
+        f"WITH {ctes}, {_RESPONDENT_CTES}, {_MOMENTS}, {_moment_spans()} "
+        f"{_TOUCHPOINT_SPANS_INSERT}",
+        with_organization,
+    )
 
 
 # --- a rescoring's statements (PostgreSQL) -----------------------------------------------------
@@ -581,7 +618,8 @@ _REBUILD_ROWS = (
     "{set_pair_ctes}, "
     f"moment_totals AS (SELECT {_TOUCHPOINT_TOTAL_KEY}, SUM(n) AS n, SUM(total) AS total, "
     f"SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id FROM moments "
-    f"GROUP BY {_TOUCHPOINT_TOTAL_KEY})"
+    f"GROUP BY {_TOUCHPOINT_TOTAL_KEY}), "
+    "{moment_spans}"
 )
 
 # (table, key columns, the other columns, the CTE with its new rows)
@@ -600,6 +638,7 @@ _REBUILT = (
     (_SPANS, _SPAN_KEY, '"count", journey_id', "span_pair_rows"),
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
+    (_TOUCHPOINT_SPANS, _TOUCHPOINT_SPAN_KEY, "n, total, total_sq, journey_id", "moment_spans"),
 )
 
 
@@ -726,10 +765,13 @@ def _rebuild(cursor: Any, scope: _Scope, journey_id: int) -> None:
     rewrites = ", ".join(
         _rewrite(index, *target, journey_id) for index, target in enumerate(_REBUILT)
     )
+    rebuilt_rows = _REBUILD_ROWS.replace("{set_pair_ctes}", _set_pair_ctes("")).replace(
+        "{moment_spans}", _moment_spans()
+    )
     cursor.execute(
         f"WITH counted AS NOT MATERIALIZED (SELECT * FROM {_STAGE_CELLS}), "  # noqa: S608
         f"per AS NOT MATERIALIZED (SELECT * FROM {_STAGE_PER}), {_MOMENTS}, "
-        f"{_REBUILD_ROWS.replace('{set_pair_ctes}', _set_pair_ctes(''))}, {rewrites} "
+        f"{rebuilt_rows}, {rewrites} "
         f"SELECT 1"
     )
     cursor.execute(f"DROP TABLE {_STAGE_CELLS}, {_STAGE_PER}")
@@ -955,6 +997,7 @@ _AGGREGATES = (
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    TouchpointSpanAggregate,
 )
 
 

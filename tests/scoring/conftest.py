@@ -37,6 +37,7 @@ from apps.scoring.models import (
     RespondentScore,
     TouchpointDayAggregate,
     TouchpointDayTotal,
+    TouchpointSpanAggregate,
 )
 from apps.surveys.models import Audience, Item, ItemKind
 from apps.surveys.services import questionnaire_generate, questionnaire_publish
@@ -362,6 +363,38 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }  # fmt: skip
     assert total_counted == total_spans
+    # The touchpoint moments per set and week, month and quarter: the days' summed.
+    moment_spans: dict[tuple, list] = defaultdict(lambda: [0, 0.0, 0.0])
+    for *key, day, n, total, total_sq in TouchpointDayAggregate.objects.for_organization(
+        scope
+    ).values_list(
+        "journey_id", "questionnaire_id", "touchpoint_id", "audience", "attribute_set_id", "day",
+        "n", "total", "total_sq",
+    ):  # fmt: skip
+        for span, start in (
+            ("week", day.replace(day=min(22, (day.day - 1) // 7 * 7 + 1))),
+            ("month", day.replace(day=1)),
+            ("quarter", date(day.year, (day.month - 1) // 3 * 3 + 1, 1)),
+        ):
+            sums = moment_spans[(*key, span, start)]
+            sums[0] += n
+            sums[1] += total
+            sums[2] += total_sq
+    stored_spans = {
+        tuple(key): (n, total, total_sq)
+        for *key, n, total, total_sq in TouchpointSpanAggregate.objects.for_organization(
+            scope
+        ).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "audience", "attribute_set_id",
+            "span", "start", "n", "total", "total_sq",
+        )
+    }  # fmt: skip
+    assert stored_spans.keys() == moment_spans.keys()
+    for key, (n, total, total_sq) in stored_spans.items():
+        expected_n, expected_total, expected_sq = moment_spans[key]
+        assert n == expected_n, key
+        assert math.isclose(total, expected_total, rel_tol=1e-9, abs_tol=1e-9), key
+        assert math.isclose(total_sq, expected_sq, rel_tol=1e-9, abs_tol=1e-9), key
 
 
 def stored_aggregates(organization_id: int) -> Aggregates:

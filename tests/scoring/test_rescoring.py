@@ -19,6 +19,7 @@ from apps.scoring.models import (
     RespondentScore,
     ScoringState,
     TouchpointDayTotal,
+    TouchpointSpanAggregate,
 )
 from apps.scoring.services import journey_rescore, responses_process
 from apps.scoring.tasks import journey_rescore_task
@@ -96,6 +97,8 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     stale.save()
     totals = ImportancePairSpanCount.objects.for_organization(org)
     totals.filter(pk=totals.filter(span="month").first().pk).update(count=44)
+    moments = TouchpointSpanAggregate.objects.for_organization(org)
+    moments.filter(pk=moments.filter(span="quarter").first().pk).update(n=999, total=1.25)
     version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
 
     counted = journey_rescore(
@@ -330,6 +333,7 @@ def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afr
         ImportancePairSetSpanCount,
         ImportancePairSpanCount,
         TouchpointDayAggregate,
+        TouchpointSpanAggregate,
         TouchpointDayTotal,
     ):
         model.objects.for_organization(org).delete()
