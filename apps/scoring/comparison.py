@@ -48,7 +48,6 @@ from .models import (
     AttributeSet,
     ItemDayCount,
     ItemDayTotal,
-    PairSpan,
     ScoringState,
     TouchpointDayAggregate,
     TouchpointSpanAggregate,
@@ -57,14 +56,18 @@ from .report import build_calibration, build_gap_report
 from .selectors import (
     IMPORTANCE_CACHE_SECONDS,
     NO_STATE,
+    Conditions,
     JourneyState,
     StaffData,
     pair_counts_by_set,
     pair_plan,
+    plan_rows,
+    span_conditions,
     spearman_from_counts,
     staff_data,
     state_of,
     state_text,
+    union_all,
     unit_cells,
 )
 
@@ -327,36 +330,30 @@ def _customer_moments(
         subtract=False,
     )
     columns = ("attribute_set_id", "touchpoint_id", "audience", "n", "total", "total_sq")
+    sources: list[tuple[QuerySet[Any], Conditions]] = [
+        (
+            TouchpointSpanAggregate.objects.for_organization(organization),
+            span_conditions(("week", "month", "quarter")),
+        ),
+        (
+            TouchpointDayAggregate.objects.for_organization(organization),
+            {"days": lambda first, last: Q(day__gte=first, day__lte=last)},
+        ),
+    ]
     parts: list[QuerySet[Any]] = []
-    which = Q()
-    for kind, span in (
-        ("week", PairSpan.WEEK),
-        ("month", PairSpan.MONTH),
-        ("quarter", PairSpan.QUARTER),
-    ):
-        if starts := [first for _sign, first, _last in plan.of(kind)]:
-            which |= Q(span=span, start__in=starts)
-    if which:
-        parts.append(TouchpointSpanAggregate.objects.for_organization(organization).filter(which))
-    if days := plan.of("days"):
-        within = Q()
-        for _sign, first, last in days:
-            within |= Q(day__gte=first, day__lte=last)
-        parts.append(TouchpointDayAggregate.objects.for_organization(organization).filter(within))
-    statements: list[str] = []
-    params: list[Any] = []
-    for part in parts:
-        part = part.filter(journey=journey, touchpoint_id__in=touchpoint_ids, audience="customer")
-        if report_filter.questionnaire_id is not None:
-            part = part.filter(questionnaire_id=report_filter.questionnaire_id)
-        if set_ids is not None:
-            part = part.filter(attribute_set_id__in=set_ids)
-        query = part.order_by().values_list(*columns).query
-        sql, part_params = query.get_compiler(using=part.db).as_sql()
-        statements.append(sql)
-        params.extend(part_params)
-    if not statements:
+    for rows, conditions in sources:
+        if which := plan_rows([plan], conditions):
+            rows = rows.filter(
+                which, journey=journey, touchpoint_id__in=touchpoint_ids, audience="customer"
+            )
+            if report_filter.questionnaire_id is not None:
+                rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
+            if set_ids is not None:
+                rows = rows.filter(attribute_set_id__in=set_ids)
+            parts.append(rows)
+    if not parts:
         return []
+    compound, params = union_all(parts, columns)
     touchpoints = Touchpoint._meta.db_table
     states = ScoringState._meta.db_table
     with connections[parts[0].db].cursor() as cursor:
@@ -365,7 +362,7 @@ def _customer_moments(
             f"SELECT m.attribute_set_id, m.touchpoint_id, t.importance, m.audience, "  # noqa: S608
             f"SUM(m.n), SUM(m.total), SUM(m.total_sq), (SELECT s.version FROM {states} s "
             f"WHERE s.organization_id = %s AND s.journey_id = %s) "
-            f"FROM ({' UNION ALL '.join(statements)}) m "
+            f"FROM ({compound}) m "
             f"JOIN {touchpoints} t ON t.id = m.touchpoint_id GROUP BY 1, 2, 3, 4",
             [organization.pk, journey.pk, *params],
         )

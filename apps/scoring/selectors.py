@@ -416,9 +416,55 @@ def pair_plan(date_from: date, date_to: date, today: date, *, subtract: bool = T
 PairCounts = dict[tuple[int, int, float, float], int]
 
 
+_SPANS = {"week": PairSpan.WEEK, "month": PairSpan.MONTH, "quarter": PairSpan.QUARTER}
+
+
+# kind of a plan's part -> the condition of a table's rows in such a part (its first, last day)
+Conditions = dict[str, Callable[[date, date], Q]]
+
+
+def span_conditions(kinds: Iterable[str]) -> Conditions:
+    """kind -> the condition of a row of a span table (ImportancePairSetSpanCount,
+    ImportancePairSpanCount, TouchpointSpanAggregate) in a plan's part of that kind."""
+
+    def condition(span: str) -> Callable[[date, date], Q]:
+        return lambda first, _last: Q(span=span, start=first)
+
+    return {kind: condition(_SPANS[kind]) for kind in kinds}
+
+
+def _day_condition(first: date, last: date) -> Q:
+    return Q(day__gte=first, day__lte=last)
+
+
+def plan_rows(plans: Iterable[PairPlan | None], conditions: Conditions) -> Q:
+    """The rows of a table the plans' parts of the `conditions`' kinds read (nothing: an empty
+    Q, which is false)."""
+    which = Q()
+    for kind, condition in conditions.items():
+        for first, last in sorted(
+            {(first, last) for plan in plans if plan for _sign, first, last in plan.of(kind)}
+        ):
+            which |= condition(first, last)
+    return which
+
+
+def union_all(parts: list[QuerySet[Any]], columns: Iterable[str]) -> tuple[str, list[Any]]:
+    """The parts' `columns` as one compound SELECT (SQL and parameters) of the ORM's compiled
+    queries. No parentheses around the parts: SQLite refuses them in a compound SELECT."""
+    statements: list[str] = []
+    params: list[Any] = []
+    for part in parts:
+        query = part.order_by().values_list(*columns).query
+        sql, part_params = query.get_compiler(using=part.db).as_sql()
+        statements.append(sql)
+        params.extend(part_params)
+    return " UNION ALL ".join(statements), params
+
+
 def _plan_weights(
     plans: tuple[PairPlan | None, PairPlan | None],
-    kinds: dict[str, Callable[[date, date], Q]],
+    kinds: Conditions,
     weight: Any,
 ) -> dict[str, Any]:
     """`pair_settled` and `pair_live`: each plan's weight of a row of a source holding `kinds`
@@ -455,60 +501,38 @@ def _pair_rows(
     summed per group instead of per set (a VALUES list joined on the set: portable to SQLite,
     and one hash lookup a row where a CASE over the sets would compare each row with every
     set)."""
-    parts_of = {
-        kind: sorted({(first, last) for plan in plans if plan for _s, first, last in plan.of(kind)})
-        for kind in ("quarter", "month", "week", "days")
-    }
     columns = {
         "pair_set": F("attribute_set_id"),
         "pair_tp": F("touchpoint_id"),
         "pair_score": F("score"),
         "pair_outcome": F("outcome"),
     }
+    sources: list[tuple[QuerySet[Any], Conditions, Any]] = [
+        (
+            ImportancePairSetMonthCount.objects.for_organization(organization),
+            {"month": lambda first, _last: Q(month=first)},
+            F("count"),
+        ),
+        (
+            ImportancePairSetSpanCount.objects.for_organization(organization),
+            span_conditions(("week", "quarter")),
+            F("count"),
+        ),
+        (
+            RespondentScore.objects.for_organization(organization).filter(outcome__isnull=False),
+            {"days": _day_condition},
+            Value(1),
+        ),
+    ]
     parts: list[QuerySet[Any]] = []
-    if parts_of["month"]:
-        rows = ImportancePairSetMonthCount.objects.for_organization(organization).filter(
-            journey=journey, month__in=[first for first, _ in parts_of["month"]]
-        )
-        weights = _plan_weights(plans, {"month": lambda first, _: Q(month=first)}, F("count"))
-        parts.append(rows.filter(attribute_set_id__in=set_ids).annotate(**columns, **weights))
-    if parts_of["week"] or parts_of["quarter"]:
-        spans = {
-            kind: lambda first, _, span=span: Q(span=span, start=first)
-            for kind, span in (("week", PairSpan.WEEK), ("quarter", PairSpan.QUARTER))
-        }
-        which = Q()
-        for kind, span in (("week", PairSpan.WEEK), ("quarter", PairSpan.QUARTER)):
-            if parts_of[kind]:
-                which |= Q(span=span, start__in=[first for first, _ in parts_of[kind]])
-        rows = ImportancePairSetSpanCount.objects.for_organization(organization).filter(
-            which, journey=journey
-        )
-        weights = _plan_weights(plans, spans, F("count"))
-        parts.append(rows.filter(attribute_set_id__in=set_ids).annotate(**columns, **weights))
-    if parts_of["days"]:
-        days = Q()
-        for first, last in parts_of["days"]:
-            days |= Q(day__gte=first, day__lte=last)
-        rows = RespondentScore.objects.for_organization(organization).filter(
-            days, journey=journey, outcome__isnull=False
-        )
-        weights = _plan_weights(
-            plans, {"days": lambda first, last: Q(day__gte=first, day__lte=last)}, Value(1)
-        )
-        parts.append(rows.filter(attribute_set_id__in=set_ids).annotate(**columns, **weights))
-    statements: list[str] = []
-    params: list[Any] = []
-    db = parts[0].db
-    for part in parts:
-        if report_filter.questionnaire_id is not None:
-            part = part.filter(questionnaire_id=report_filter.questionnaire_id)
-        query = part.order_by().values_list(*columns, "pair_settled", "pair_live").query
-        sql, part_params = query.get_compiler(using=part.db).as_sql()
-        statements.append(sql)
-        params.extend(part_params)
-    # No parentheses around the parts: SQLite refuses them in a compound SELECT.
-    pairs = f"({' UNION ALL '.join(statements)}) pairs"
+    for rows, conditions, weight in sources:
+        if which := plan_rows(plans, conditions):
+            rows = rows.filter(which, journey=journey, attribute_set_id__in=set_ids)
+            if report_filter.questionnaire_id is not None:
+                rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
+            parts.append(rows.annotate(**columns, **_plan_weights(plans, conditions, weight)))
+    compound, params = union_all(parts, (*columns, "pair_settled", "pair_live"))
+    pairs = f"({compound}) pairs"
     key = "pair_set"
     if groups:
         pairs += " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
@@ -520,7 +544,7 @@ def _pair_rows(
         f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
         f"FROM {pairs} GROUP BY 1, 2, 3, 4",
         params,
-        db,
+        parts[0].db,
     )
 
 
@@ -651,51 +675,28 @@ def _pair_totals(
         "pair_score": F("score"),
         "pair_outcome": F("outcome"),
     }
-    spans = {
-        kind: lambda first, _, span=span: Q(span=span, start=first)
-        for kind, span in (
-            ("week", PairSpan.WEEK),
-            ("month", PairSpan.MONTH),
-            ("quarter", PairSpan.QUARTER),
-        )
-    }
+    sources: list[tuple[QuerySet[Any], Conditions]] = [
+        (
+            ImportancePairSpanCount.objects.for_organization(organization),
+            span_conditions(("week", "month", "quarter")),
+        ),
+        (ImportancePairDayCount.objects.for_organization(organization), {"days": _day_condition}),
+    ]
     parts: list[QuerySet[Any]] = []
-    which = Q()
-    for kind in spans:
-        if starts := [first for _sign, first, _last in plan.of(kind)]:
-            which |= Q(span=PairSpan(kind), start__in=starts)
-    if which:
-        rows = ImportancePairSpanCount.objects.for_organization(organization).filter(
-            which, journey=journey
-        )
-        parts.append(rows.annotate(**columns, **_plan_weights(plans, spans, F("count"))))
-    if days := plan.of("days"):
-        within = Q()
-        for _sign, first, last in days:
-            within |= Q(day__gte=first, day__lte=last)
-        rows = ImportancePairDayCount.objects.for_organization(organization).filter(
-            within, journey=journey
-        )
-        weights = _plan_weights(
-            plans, {"days": lambda first, last: Q(day__gte=first, day__lte=last)}, F("count")
-        )
-        parts.append(rows.annotate(**columns, **weights))
+    for rows, conditions in sources:
+        if which := plan_rows(plans, conditions):
+            rows = rows.filter(which, journey=journey)
+            if report_filter.questionnaire_id is not None:
+                rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
+            parts.append(rows.annotate(**columns, **_plan_weights(plans, conditions, F("count"))))
     if not parts:
         return []
-    statements: list[str] = []
-    params: list[Any] = []
-    for part in parts:
-        if report_filter.questionnaire_id is not None:
-            part = part.filter(questionnaire_id=report_filter.questionnaire_id)
-        query = part.order_by().values_list(*columns, "pair_settled").query
-        sql, part_params = query.get_compiler(using=part.db).as_sql()
-        statements.append(sql)
-        params.extend(part_params)
+    compound, params = union_all(parts, (*columns, "pair_settled"))
     with connections[parts[0].db].cursor() as cursor:
         cursor.execute(
             # The ORM's compiled parts and fixed names; every value is a parameter.
             f"SELECT pair_tp, pair_score, pair_outcome, SUM(pair_settled) "  # noqa: S608
-            f"FROM ({' UNION ALL '.join(statements)}) pairs GROUP BY 1, 2, 3",
+            f"FROM ({compound}) pairs GROUP BY 1, 2, 3",
             params,
         )
         return [row for row in cursor.fetchall() if row[3]]
