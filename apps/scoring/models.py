@@ -263,11 +263,12 @@ class ImportancePairDayCount(TenantModel):
 class ImportancePairSetMonthCount(TenantModel):
     """ImportancePairDayCount per attribute set and calendar month: what derived importance
     under a segment (a filter, or each value of a comparison) reads for the whole months of its
-    period, with the customers' RespondentScore rows of the days at its edges (see
-    `selectors.pair_counts_by_set`). Per set and month, a touchpoint's pairs take at most as
-    many rows as its scores and outcomes have pairs of values, whatever the number of
-    customers; short of that bound the rows still grow, more slowly than the customers (in
-    bench/dashboard_read.py: 126k rows at 1M answers, 306k at 10M)."""
+    period, with its weeks and quarters (ImportancePairSetSpanCount) and the customers'
+    RespondentScore rows of the days at its edges (see `selectors.pair_counts_by_set`). Per
+    set and month, a touchpoint's pairs take at most as many rows as its scores and outcomes
+    have pairs of values, whatever the number of customers; short of that bound the rows still
+    grow, more slowly than the customers (in bench/dashboard_read.py: 126k rows at 1M answers,
+    306k at 10M)."""
 
     organization = _derived("organizations.Organization")
     journey = _derived("journeys.Journey")

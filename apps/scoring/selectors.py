@@ -587,13 +587,14 @@ def pair_counts_by_set(
     groups: dict[int, int] | None = None,
 ) -> PairCounts:
     """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
-    touchpoint score with that outcome in the filter's period: one query, the monthly counts
-    per set (ImportancePairSetMonthCount) of the period's whole months and the customers'
-    RespondentScore rows of the days at its edges (`pair_plan`), summed per cell.
+    touchpoint score with that outcome in the filter's period: one query, the counts per set of
+    the quarters, months and weeks `pair_plan` chooses (ImportancePairSetSpanCount,
+    ImportancePairSetMonthCount) and the customers' RespondentScore rows of at most three days
+    at each edge, each added or subtracted as its part, summed per cell.
 
-    Its cost follows touchpoints x sets x (score, outcome) pairs per month, which stops growing
-    with the customers once a set's months see most pairs, plus at most about half a month of
-    customers' rows at each edge of the period (none after today).
+    Its cost follows touchpoints x sets x (score, outcome) pairs per bucket, which stops growing
+    with the customers once a set's buckets see most pairs (a quarter sooner than a month),
+    plus at most three days of customers' rows at each edge of the period (none after today).
 
     `groups` (each of `set_ids` -> a group number): counted per group instead of per set, the
     sets' pairs summed in the database (a comparison's values: fewer rows to read back).

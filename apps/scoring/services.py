@@ -545,9 +545,10 @@ _SET_SPANS_INSERT = (
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
     """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
-    TouchpointDayAggregate per attribute set, the importance pairs per set and month
-    (ImportancePairSetMonthCount), and the rollups over the sets (ItemDayTotal,
-    TouchpointDayTotal, ImportancePairDayCount).
+    TouchpointDayAggregate per attribute set, the touchpoint moments per set and week, month or
+    quarter (TouchpointSpanAggregate), the importance pairs per set and month, week or quarter
+    (ImportancePairSetMonthCount, ImportancePairSetSpanCount), and the rollups over the sets
+    (ItemDayTotal, TouchpointDayTotal, ImportancePairDayCount and ImportancePairSpanCount).
 
     PostgreSQL does it in one statement that reads the answers once (data-modifying CTEs);
     SQLite has none and takes one statement per table.
