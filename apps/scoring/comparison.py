@@ -21,7 +21,6 @@ from django.db.models import (
     CharField,
     F,
     JSONField,
-    Q,
     QuerySet,
     Sum,
     Value,
@@ -59,9 +58,10 @@ from .selectors import (
     Conditions,
     JourneyState,
     StaffData,
+    day_condition,
     pair_counts_by_set,
     pair_plan,
-    plan_rows,
+    plan_parts,
     span_conditions,
     spearman_from_counts,
     staff_data,
@@ -335,22 +335,14 @@ def _customer_moments(
             TouchpointSpanAggregate.objects.for_organization(organization),
             span_conditions(("week", "month", "quarter")),
         ),
-        (
-            TouchpointDayAggregate.objects.for_organization(organization),
-            {"days": lambda first, last: Q(day__gte=first, day__lte=last)},
-        ),
+        (TouchpointDayAggregate.objects.for_organization(organization), {"days": day_condition}),
     ]
-    parts: list[QuerySet[Any]] = []
-    for rows, conditions in sources:
-        if which := plan_rows([plan], conditions):
-            rows = rows.filter(
-                which, journey=journey, touchpoint_id__in=touchpoint_ids, audience="customer"
-            )
-            if report_filter.questionnaire_id is not None:
-                rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
-            if set_ids is not None:
-                rows = rows.filter(attribute_set_id__in=set_ids)
-            parts.append(rows)
+    filters: dict[str, Any] = {"journey": journey, "touchpoint_id__in": touchpoint_ids}
+    if report_filter.questionnaire_id is not None:
+        filters["questionnaire_id"] = report_filter.questionnaire_id
+    if set_ids is not None:
+        filters["attribute_set_id__in"] = set_ids
+    parts = [rows for rows, _ in plan_parts([plan], sources, audience="customer", **filters)]
     if not parts:
         return []
     compound, params = union_all(parts, columns)

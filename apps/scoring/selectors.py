@@ -327,10 +327,6 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def _days(first: date, last: date) -> int:
-    return max(0, (last - first).days + 1)
-
-
 # What reading a bucket costs, in days of customers' RespondentScore rows: what its rows came
 # to in bench/dashboard_read.py at 10M answers (a day ~8k rows, a week ~16k, a month ~24k, a
 # quarter ~30k), where the choice matters. A bucket's rows per set stop growing once its pairs
@@ -433,20 +429,36 @@ def span_conditions(kinds: Iterable[str]) -> Conditions:
     return {kind: condition(_SPANS[kind]) for kind in kinds}
 
 
-def _day_condition(first: date, last: date) -> Q:
+def day_condition(first: date, last: date) -> Q:
+    """The condition of a daily row in a plan's part of kind "days"."""
     return Q(day__gte=first, day__lte=last)
 
 
-def plan_rows(plans: Iterable[PairPlan | None], conditions: Conditions) -> Q:
-    """The rows of a table the plans' parts of the `conditions`' kinds read (nothing: an empty
-    Q, which is false)."""
-    which = Q()
-    for kind, condition in conditions.items():
-        for first, last in sorted(
-            {(first, last) for plan in plans if plan for _sign, first, last in plan.of(kind)}
-        ):
-            which |= condition(first, last)
-    return which
+def plan_parts(
+    plans: Iterable[PairPlan | None],
+    sources: list[tuple[QuerySet[Any], Conditions]],
+    **filters: Any,
+) -> list[tuple[QuerySet[Any], Conditions]]:
+    """Each source (rows, the conditions of its kinds) the plans read, narrowed to the rows
+    their parts name and to `filters`; the sources they read nothing of are left out."""
+    parts = []
+    for rows, conditions in sources:
+        which = Q()
+        for kind, condition in conditions.items():
+            for first, last in sorted(
+                {(first, last) for plan in plans if plan for _sign, first, last in plan.of(kind)}
+            ):
+                which |= condition(first, last)
+        if which:
+            parts.append((rows.filter(which, **filters), conditions))
+    return parts
+
+
+def _questionnaire(report_filter: ReportFilter) -> dict[str, int]:
+    """The filter's questionnaire as a filter of aggregate rows (none: every questionnaire)."""
+    if report_filter.questionnaire_id is None:
+        return {}
+    return {"questionnaire_id": report_filter.questionnaire_id}
 
 
 def union_all(parts: list[QuerySet[Any]], columns: Iterable[str]) -> tuple[str, list[Any]]:
@@ -507,30 +519,32 @@ def _pair_rows(
         "pair_score": F("score"),
         "pair_outcome": F("outcome"),
     }
-    sources: list[tuple[QuerySet[Any], Conditions, Any]] = [
+    respondents = RespondentScore.objects.for_organization(organization)
+    sources: list[tuple[QuerySet[Any], Conditions]] = [
         (
             ImportancePairSetMonthCount.objects.for_organization(organization),
             {"month": lambda first, _last: Q(month=first)},
-            F("count"),
         ),
         (
             ImportancePairSetSpanCount.objects.for_organization(organization),
             span_conditions(("week", "quarter")),
-            F("count"),
         ),
-        (
-            RespondentScore.objects.for_organization(organization).filter(outcome__isnull=False),
-            {"days": _day_condition},
-            Value(1),
-        ),
+        (respondents.filter(outcome__isnull=False), {"days": day_condition}),
     ]
-    parts: list[QuerySet[Any]] = []
-    for rows, conditions, weight in sources:
-        if which := plan_rows(plans, conditions):
-            rows = rows.filter(which, journey=journey, attribute_set_id__in=set_ids)
-            if report_filter.questionnaire_id is not None:
-                rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
-            parts.append(rows.annotate(**columns, **_plan_weights(plans, conditions, weight)))
+    parts = [
+        rows.annotate(
+            **columns,
+            # A bucket's count; a customer's own row counts 1.
+            **_plan_weights(plans, conditions, Value(1) if "days" in conditions else F("count")),
+        )
+        for rows, conditions in plan_parts(
+            plans,
+            sources,
+            journey=journey,
+            attribute_set_id__in=set_ids,
+            **_questionnaire(report_filter),
+        )
+    ]
     compound, params = union_all(parts, (*columns, "pair_settled", "pair_live"))
     pairs = f"({compound}) pairs"
     key = "pair_set"
@@ -633,10 +647,8 @@ def pair_counts_by_set(
         else None
     )
     live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
-    if not (settled_plan and settled_plan.parts) and not (live_plan and live_plan.parts):
-        # Nothing to read (a period after today): no pairs, the settled part's included.
-        if settled_plan is not None:
-            cache.set(key, {}, IMPORTANCE_CACHE_SECONDS)
+    # (A settled part always has days up to yesterday to read; a live part after today none.)
+    if settled_plan is None and not (live_plan and live_plan.parts):
         return dict(settled or {})
     sql, params, db = _pair_rows(
         organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups
@@ -681,15 +693,14 @@ def _pair_totals(
             ImportancePairSpanCount.objects.for_organization(organization),
             span_conditions(("week", "month", "quarter")),
         ),
-        (ImportancePairDayCount.objects.for_organization(organization), {"days": _day_condition}),
+        (ImportancePairDayCount.objects.for_organization(organization), {"days": day_condition}),
     ]
-    parts: list[QuerySet[Any]] = []
-    for rows, conditions in sources:
-        if which := plan_rows(plans, conditions):
-            rows = rows.filter(which, journey=journey)
-            if report_filter.questionnaire_id is not None:
-                rows = rows.filter(questionnaire_id=report_filter.questionnaire_id)
-            parts.append(rows.annotate(**columns, **_plan_weights(plans, conditions, F("count"))))
+    parts = [
+        rows.annotate(**columns, **_plan_weights(plans, conditions, F("count")))
+        for rows, conditions in plan_parts(
+            plans, sources, journey=journey, **_questionnaire(report_filter)
+        )
+    ]
     if not parts:
         return []
     compound, params = union_all(parts, (*columns, "pair_settled"))

@@ -418,6 +418,17 @@ def _quarter(day: str) -> str:
 
 
 _SET_COLUMNS = "organization_id, questionnaire_id, touchpoint_id, attribute_set_id"
+_BUCKETS = ((PairSpan.WEEK, _week), (PairSpan.MONTH, _month), (PairSpan.QUARTER, _quarter))
+
+
+def _per_span(source: str, key: str, sums: str) -> str:
+    """`source`'s daily rows summed per week, month and quarter (`span`, `start`): grouped by
+    `key` and the bucket, `sums` the summed columns."""
+    return " UNION ALL ".join(
+        f"SELECT {key}, '{span}' AS span, {bucket('day')} AS start, {sums}, "  # noqa: S608
+        f"MAX(journey_id) AS journey_id FROM {source} GROUP BY {key}, {bucket('day')}"
+        for span, bucket in _BUCKETS
+    )
 
 
 def _set_pair_ctes(materialize: str) -> str:
@@ -426,17 +437,10 @@ def _set_pair_ctes(materialize: str) -> str:
     span_pair_rows, the same over the sets per week, month and quarter (ImportancePairSpanCount),
     from the days' `pair_rows`."""
     week, month, quarter = _week("day"), _month("start"), _quarter("month")
-    over_sets = " UNION ALL ".join(
-        f"SELECT organization_id, questionnaire_id, touchpoint_id, '{span}' AS span, "  # noqa: S608
-        f'{bucket("day")} AS start, score, outcome, CAST(SUM("count") AS bigint) AS "count", '
-        f"MAX(journey_id) AS journey_id FROM pair_rows "
-        f"GROUP BY organization_id, questionnaire_id, touchpoint_id, {bucket('day')}, score, "
-        f"outcome"
-        for span, bucket in (
-            (PairSpan.WEEK, _week),
-            (PairSpan.MONTH, _month),
-            (PairSpan.QUARTER, _quarter),
-        )
+    over_sets = _per_span(
+        "pair_rows",
+        "organization_id, questionnaire_id, touchpoint_id, score, outcome",
+        'CAST(SUM("count") AS bigint) AS "count"',
     )
     return (
         f"span_pair_rows AS ({over_sets}), "  # noqa: S608
@@ -458,16 +462,10 @@ def _set_pair_ctes(materialize: str) -> str:
 def _moment_spans() -> str:
     """moment_spans: the touchpoint moments (`moments`, per day) per week, month and quarter,
     as TouchpointSpanAggregate holds them."""
-    key = "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id"
-    parts = " UNION ALL ".join(
-        f"SELECT {key}, '{span}' AS span, {bucket('day')} AS start, SUM(n) AS n, "  # noqa: S608
-        f"SUM(total) AS total, SUM(total_sq) AS total_sq, MAX(journey_id) AS journey_id "
-        f"FROM moments GROUP BY {key}, {bucket('day')}"
-        for span, bucket in (
-            (PairSpan.WEEK, _week),
-            (PairSpan.MONTH, _month),
-            (PairSpan.QUARTER, _quarter),
-        )
+    parts = _per_span(
+        "moments",
+        "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id",
+        "SUM(n) AS n, SUM(total) AS total, SUM(total_sq) AS total_sq",
     )
     return f"moment_spans AS ({parts})"
 
