@@ -362,12 +362,19 @@ class PairPlan:
 
 
 def _cover(
-    first: date, last: date, today: date, level: int, subtract: bool = True
+    first: date,
+    last: date,
+    today: date,
+    level: int,
+    subtract: bool = True,
+    free: frozenset[tuple[str, date]] = frozenset(),
 ) -> tuple[int, list[Any]]:
     """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `_LEVELS[level]`
     and finer: a bucket inside the period whole; one it covers in part either by its part
     inside (finer) or, when `subtract`, whole less its parts outside (finer), whichever costs
-    less. Days after `today` hold no answers: they cost nothing and need no subtracting."""
+    less. Days after `today` hold no answers: they cost nothing and need no subtracting.
+    Buckets in `free` ((kind, first day)) are read anyway, for another plan: they cost
+    nothing."""
     last = min(last, today)
     if first > last:
         return 0, []
@@ -378,20 +385,21 @@ def _cover(
     start = first
     while start <= last:
         bucket_first, bucket_last = _bucket(kind, start)
+        bucket_cost = 0 if (kind, bucket_first) in free else _BUCKET_COST[kind]
         inside = (start, min(last, bucket_last))
         if inside[0] == bucket_first and inside[1] >= min(bucket_last, today):
-            cost += _BUCKET_COST[kind]
+            cost += bucket_cost
             parts.append((1, kind, bucket_first, bucket_last))
         elif not subtract:
-            inside_cost, inside_parts = _cover(*inside, today, level + 1, subtract=False)
+            inside_cost, inside_parts = _cover(*inside, today, level + 1, False, free)
             cost += inside_cost
             parts.extend(inside_parts)
         else:
-            by_parts = _cover(*inside, today, level + 1)
-            whole_cost, whole = _BUCKET_COST[kind], [(1, kind, bucket_first, bucket_last)]
+            by_parts = _cover(*inside, today, level + 1, True, free)
+            whole_cost, whole = bucket_cost, [(1, kind, bucket_first, bucket_last)]
             for outside in ((bucket_first, inside[0] - timedelta(days=1)),
                             (inside[1] + timedelta(days=1), bucket_last)):  # fmt: skip
-                outside_cost, outside_parts = _cover(*outside, today, level + 1)
+                outside_cost, outside_parts = _cover(*outside, today, level + 1, True, free)
                 whole_cost += outside_cost
                 whole.extend((-sign, k, a, b) for sign, k, a, b in outside_parts)
             chosen = by_parts if by_parts[0] <= whole_cost else (whole_cost, whole)
@@ -401,12 +409,24 @@ def _cover(
     return cost, parts
 
 
-def pair_plan(date_from: date, date_to: date, today: date, *, subtract: bool = True) -> PairPlan:
+def pair_plan(
+    date_from: date,
+    date_to: date,
+    today: date,
+    *,
+    subtract: bool = True,
+    beside: "PairPlan | None" = None,
+) -> PairPlan:
     """The cheapest reading of a period's pairs per set (`_cover`): quarters, months and weeks
     inside it whole, the rest as finer buckets or customers' rows of days, or a bucket less
     what lies outside, by `_BUCKET_COST`. Which is chosen changes only the cost, never the
-    counts. Without `subtract` every part is added (sums of floats: never a difference)."""
-    return PairPlan(tuple(_cover(date_from, date_to, today, 0, subtract)[1]))
+    counts. Without `subtract` every part is added (sums of floats: never a difference).
+    `beside`: a plan read in the same statement (each row read once for both): its buckets
+    cost this one nothing, so that e.g. a settled part ending where the live month begins
+    reads its quarter less that month rather than the quarter's other months."""
+    shared = beside.parts if beside else ()
+    free = frozenset((kind, first) for _sign, kind, first, _last in shared)
+    return PairPlan(tuple(_cover(date_from, date_to, today, 0, subtract, free)[1]))
 
 
 PairCounts = dict[tuple[int, int, float, float], int]
@@ -616,7 +636,10 @@ def pair_counts_by_set(
     `settled_version` (the journey's ScoringState.settled_version, which every change to a day
     before the organisation's today bumps): the part of the period up to `settled_end` (days
     before yesterday only) is then cached under it, across new batches of today's answers, and
-    only the rest is read. Without it the whole period is read each time."""
+    only the rest is read. Without it the whole period is read each time. When both parts are
+    read, the settled one is planned beside the live one (`pair_plan`'s `beside`): the month
+    the live part reads anyway makes e.g. its quarter less that month cheaper than the
+    quarter's other months."""
     if not set_ids:
         return {}
     today = organization_today(organization)
@@ -641,12 +664,12 @@ def pair_counts_by_set(
                     settled[(groups[set_id], tp_id, score, outcome)] += n
                 settled = dict(settled)
         live = (end + timedelta(days=1), report_filter.date_to)
+    live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
     settled_plan = (
-        pair_plan(report_filter.date_from, end, today)
+        pair_plan(report_filter.date_from, end, today, beside=live_plan)
         if key is not None and settled is None
         else None
     )
-    live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
     # (A settled part always has days up to yesterday to read; a live part after today none.)
     if settled_plan is None and not (live_plan and live_plan.parts):
         return dict(settled or {})

@@ -699,6 +699,23 @@ def test_pair_plan_reads_the_coarsest_buckets_and_the_fewer_edge_days():
     assert selectors.pair_plan(date(2026, 12, 7), date(2026, 12, 31), today=today).parts == ()
 
 
+def test_a_plan_read_beside_another_reuses_its_buckets():
+    """The settled part read in the same statement as the live month: the fourth quarter less
+    December (read anyway for the live part) instead of October and November."""
+    today = date(2026, 12, 6)
+    live = selectors.pair_plan(date(2026, 12, 1), today, today=today)
+    settled = selectors.pair_plan(date(2026, 9, 8), date(2026, 11, 30), today=today, beside=live)
+    assert settled.parts == (
+        (1, "month", date(2026, 9, 1), date(2026, 9, 30)),
+        (-1, "week", date(2026, 9, 1), date(2026, 9, 7)),
+        (1, "quarter", date(2026, 10, 1), date(2026, 12, 31)),
+        (-1, "month", date(2026, 12, 1), date(2026, 12, 31)),
+    )
+    # Without a shared bucket to gain from, the plan is the one read alone.
+    far = selectors.pair_plan(date(2026, 3, 1), date(2026, 3, 31), today=today, beside=live)
+    assert far.parts == ((1, "month", date(2026, 3, 1), date(2026, 3, 31)),)
+
+
 def test_pair_plan_counts_every_day_of_the_period_once_and_no_other():
     """Whatever the period: the signed parts add up to each day of it once, and to nothing
     for every other day up to today (days after today hold no answers)."""
@@ -708,10 +725,17 @@ def test_pair_plan_counts_every_day_of_the_period_once_and_no_other():
     lengths = (0, 1, 3, 6, 9, 13, 27, 29, 31, 45, 89, 91, 180, 364, 400)
     periods = [(a, a + timedelta(days=length)) for a in days[::5] for length in lengths]
     for date_from, date_to in periods:
-        plan = selectors.pair_plan(date_from, date_to, today=today)
-        for day in days:
-            seen = sum(sign for sign, _kind, first, last in plan.parts if first <= day <= last)
-            assert seen == (1 if date_from <= day <= date_to else 0), (date_from, date_to, day)
+        whole = selectors.pair_plan(date_from, date_to, today=today)
+        # The settled part planned beside the live one, as `pair_counts_by_set` reads them.
+        end = selectors.settled_end(ReportFilter(date_from, date_to), today)
+        live = selectors.pair_plan(max(date_from, end + timedelta(days=1)), date_to, today=today)
+        settled = selectors.pair_plan(date_from, end, today=today, beside=live)
+        for plan, period in ((whole, (date_from, date_to)), (live, (end + timedelta(days=1),
+                             date_to)), (settled, (date_from, end))):  # fmt: skip
+            for day in days:
+                seen = sum(sign for sign, _kind, first, last in plan.parts if first <= day <= last)
+                inside = max(date_from, period[0]) <= day <= period[1]
+                assert seen == (1 if inside else 0), (date_from, date_to, period, day)
 
 
 @pytest.mark.parametrize(
