@@ -10,13 +10,14 @@ touchpoints, 50 customer attribute sets of 25 stores x 2 channels, 8 staff teams
 served by a process of its own. Then requests the dashboard through Django's test client (the
 whole WSGI handler and middleware, production settings with PostgreSQL and Redis as the cache,
 logged in as the owner) and times each request in its process: the default page (last 90 days),
-the page comparing the 25 stores side by side with the staff calibration by team, and the same
-for 365 days. The scales' requests alternate (1M, 10M, then 10M, 1M, ...), so that other work
+the page comparing the 25 stores side by side with the staff calibration by team, the page
+under a segment filter (channel "web": half of the customers' attribute sets), and the same for
+365 days. The scales' requests alternate (1M, 10M, then 10M, 1M, ...), so that other work
 on a shared machine slows both alike and the ratio stays meaningful. Each page is timed in
 three cache states: "settled", nothing of derived importance cached (the first read of a
 period, or after a late answer or a rescoring); "cold", the first read after a batch of today's
-answers (importance read again, the importance pairs of the settled days still cached: those
-before the month of yesterday, `selectors.settled_end`);
+answers (importance read again, the importance pairs and a segment filter's item counts of the
+settled days still cached: those before the month of yesterday, `selectors.settled_end`);
 "warm". Prints p50/p95 and the query count per page, the SQL time by read (the comparison's
 grouped reads apart), and the 10M/1M ratio; writes bench/results/dashboard_read-*.json.
 """
@@ -43,6 +44,8 @@ PAGES = (
     ("25 stores + calibration, 90 days", 90, {"compare": "store", "unit": "team"}),
     ("default, 365 days", 365, {}),
     ("25 stores + calibration, 365 days", 365, {"compare": "store", "unit": "team"}),
+    ("channel web (a segment filter), 90 days", 90, {"attr.channel": "web"}),
+    ("channel web (a segment filter), 365 days", 365, {"attr.channel": "web"}),
 )
 
 
@@ -54,10 +57,14 @@ def percentile(values: list[float], share: float) -> float:
 
 # What each cache state deletes before every request: "cold" is the first read after a batch
 # of today's answers (the journey's scoring version changed: derived importance is read again,
-# but the importance pairs of settled days, before the month of yesterday, stay cached);
-# "settled" also forgets those (the first read of a period, or after a late answer or a
-# rescoring).
-FORGET = {"cold": ("importance",), "settled": ("importance", "settled-pairs"), "warm": ()}
+# but the importance pairs and a segment filter's item counts of settled days, before the
+# month of yesterday, stay cached); "settled" also forgets those (the first read of a period,
+# or after a late answer or a rescoring).
+FORGET = {
+    "cold": ("importance",),
+    "settled": ("importance", "settled-pairs", "settled-items"),
+    "warm": (),
+}
 
 
 def forget_importance(

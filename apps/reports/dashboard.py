@@ -141,6 +141,7 @@ class JourneyDashboard(DashboardBase):
                 journey=journey,
                 report_filter=flt.previous(),
                 choices=choices,
+                settled_version=staff.settled_version,
             )
             if nps is not None
             else None

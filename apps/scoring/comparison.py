@@ -22,7 +22,6 @@ from django.db.models import (
     F,
     JSONField,
     QuerySet,
-    Sum,
     Value,
     Window,
 )
@@ -45,8 +44,6 @@ from .figures import (
 from .filters import ReportFilter, organization_today
 from .models import (
     AttributeSet,
-    ItemDayCount,
-    ItemDayTotal,
     ScoringState,
     TouchpointDayAggregate,
     TouchpointSpanAggregate,
@@ -58,6 +55,7 @@ from .selectors import (
     Conditions,
     JourneyState,
     StaffData,
+    customer_item_cells,
     day_condition,
     pair_counts_by_set,
     pair_plan,
@@ -170,17 +168,6 @@ def segment_choices(*, organization: Organization, journey: Journey) -> SegmentC
     )
 
 
-def _period(
-    queryset: QuerySet[Any], journey: Journey, report_filter: ReportFilter
-) -> QuerySet[Any]:
-    queryset = queryset.filter(
-        journey=journey, day__gte=report_filter.date_from, day__lte=report_filter.date_to
-    )
-    if report_filter.questionnaire_id is not None:
-        queryset = queryset.filter(questionnaire_id=report_filter.questionnaire_id)
-    return queryset.order_by()
-
-
 # --- previous period's NPS -------------------------------------------------------------------
 
 
@@ -190,26 +177,17 @@ def customer_nps(
     journey: Journey,
     report_filter: ReportFilter,
     choices: SegmentChoices,
+    settled_version: int | None = None,
 ) -> NpsStats:
-    """Customers' NPS under the filter (one query): the gap report's `customer_nps` of its nps
-    outcome row, without reading the rest of the report. Without a segment filter it reads the
-    rollup over attribute sets, as the report does (its size does not grow with the sets)."""
-    set_ids = choices.set_ids(report_filter)
-    if set_ids is None:
-        queryset = _period(
-            ItemDayTotal.objects.for_organization(organization), journey, report_filter
-        )
-    else:
-        queryset = _period(
-            ItemDayCount.objects.for_organization(organization), journey, report_filter
-        ).filter(attribute_set_id__in=set_ids)
-    rows = (
-        queryset.filter(item_key="nps", audience="customer")
-        .values_list("scale_lo", "scale_hi", "value")
-        .annotate(answers=Sum("count"))
-    )
-    counts = {(lo, hi, value): int(answers) for lo, hi, value, answers in rows if answers}
-    return arithmetic.nps_stats(ValueCounts(counts=counts))
+    """Customers' NPS under the filter (one query, none when a segment filter's period is
+    settled and cached): the gap report's `customer_nps` of its nps outcome row, without reading
+    the rest of the report (`selectors.customer_item_cells`, the rollup over attribute sets
+    without a segment filter). `settled_version`: see `customer_item_cells`."""
+    cells = customer_item_cells(
+        organization, journey, report_filter, choices.set_ids(report_filter), ["nps"],
+        settled_version,
+    )  # fmt: skip
+    return arithmetic.nps_stats(cells.get(("nps", "customer"), ValueCounts()))
 
 
 # --- segments side by side and staff calibration ---------------------------------------------
@@ -323,6 +301,8 @@ def _customer_moments(
     added (`selectors.pair_plan` without subtraction). The journey's scoring version (what
     cached importance is valid for) rides along as an uncorrelated scalar subquery: one round
     trip fewer than `selectors.scoring_version`."""
+    if set_ids is not None and not set_ids:
+        return []  # a filter no set matches: nothing to read
     plan = pair_plan(
         report_filter.date_from,
         report_filter.date_to,

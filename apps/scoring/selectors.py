@@ -64,6 +64,7 @@ from .models import (
     ScoringState,
     TouchpointDayAggregate,
     TouchpointDayTotal,
+    TouchpointSpanAggregate,
 )
 from .report import build_calibration, build_gap_report
 
@@ -220,31 +221,73 @@ def _under_filter(
     return queryset.order_by()
 
 
-def _item_cells(
+def customer_item_cells(
     organization: Organization,
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int] | None,
     keys: list[str],
+    settled_version: int | None = None,
 ) -> dict[tuple[str, str], ValueCounts]:
     """(item key, "customer") -> answers per raw value under the filter: one grouped query.
-    Employee cells come from `staff_data` (they cover whole staff blocks, not the period)."""
-    rows = (
-        _under_filter(
-            _item_counts(organization, set_ids),
-            journey=journey,
-            report_filter=report_filter,
-            set_ids=set_ids,
+    Employee cells come from `staff_data` (they cover whole staff blocks, not the period).
+
+    A segment filter reads its sets' daily counts (ItemDayCount), whose rows grow with the
+    sets and days answered. With `settled_version` (the journey's ScoringState.settled_version)
+    the part of the period up to `settled_end` is cached under it, grouped (a few hundred
+    counts at most), across new batches of today's answers, as `pair_counts_by_set` does for
+    the importance pairs: only the rest is read again, in the same one query when both parts
+    are read (grouped by part), none when the period is settled and cached."""
+    period = _under_filter(
+        _item_counts(organization, set_ids),
+        journey=journey,
+        report_filter=report_filter,
+        set_ids=set_ids,
+    ).filter(item_key__in=keys, audience="customer")
+    columns = ("item_key", "audience", "scale_lo", "scale_hi", "value")
+    settled: dict[tuple[Any, ...], int] | None = None
+    cache_key = None
+    end = settled_end(report_filter, organization_today(organization))
+    if set_ids is not None and settled_version is not None and report_filter.date_from <= end:
+        digest = hashlib.sha256(
+            json.dumps(
+                [sorted(set_ids), report_filter.questionnaire_id, sorted(keys),
+                 str(report_filter.date_from), str(end)]
+            ).encode()
+        ).hexdigest()[:32]  # fmt: skip
+        cache_key = (
+            f"scoring:settled-items:v1:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
         )
-        .filter(item_key__in=keys, audience="customer")
-        .values_list("item_key", "audience", "scale_lo", "scale_hi", "value")
-        .annotate(answers=Sum("count"))
-    )
-    counts: dict[tuple[str, str], dict[tuple[int, int, int], int]] = defaultdict(dict)
-    for key, audience, lo, hi, value, answers in rows:
+        settled = cache.get(cache_key)
+        if settled is not None:
+            period = period.filter(day__gt=end)
+    split = cache_key is not None and settled is None  # both parts read: cache the settled
+    rows: list[tuple[Any, ...]] = []
+    if split:
+        rows = list(
+            period.annotate(
+                settled_part=Case(
+                    When(day__lte=end, then=Value(1)), default=Value(0), output_field=IntegerField()
+                )
+            )
+            .values_list("settled_part", *columns)
+            .annotate(answers=Sum("count"))
+        )
+        settled = {tuple(row[1:-1]): int(row[-1]) for row in rows if row[0] and row[-1]}
+        cache.set(cache_key, settled, IMPORTANCE_CACHE_SECONDS)
+        rows = [row for row in rows if not row[0]]
+    elif settled is None or report_filter.date_to > end:
+        rows = [(0, *row) for row in period.values_list(*columns).annotate(answers=Sum("count"))]
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    for cell, answers in (settled or {}).items():
+        counts[cell] += answers
+    for row in rows:
+        counts[tuple(row[1:-1])] += int(row[-1] or 0)
+    cells: dict[tuple[str, str], dict[tuple[int, int, int], int]] = defaultdict(dict)
+    for (key, audience, lo, hi, value), answers in counts.items():
         if answers:
-            counts[(key, audience)][(lo, hi, value)] = int(answers)
-    return {cell: ValueCounts(counts=values) for cell, values in counts.items()}
+            cells[(key, audience)][(lo, hi, value)] = answers
+    return {cell: ValueCounts(counts=values) for cell, values in cells.items()}
 
 
 def _touchpoint_cells(
@@ -257,14 +300,91 @@ def _touchpoint_cells(
 ) -> tuple[dict[tuple[int, str], Moments], dict[tuple[int, str], Moments] | None]:
     """(touchpoint, "customer") -> moments under the filter, and for the previous period of
     equal length when asked: one grouped query over both periods. Employee cells come from
-    `staff_data`."""
+    `staff_data`. A segment filter reads its sets' weeks, months and quarters
+    (`_set_touchpoint_rows`), the rollup over the sets otherwise."""
     previous = report_filter.previous() if with_previous else None
+    if set_ids is not None:
+        rows: Iterable[tuple[Any, ...]] = _set_touchpoint_rows(
+            organization, journey, report_filter, set_ids, previous
+        )
+    else:
+        rows = _daily_touchpoint_rows(organization, journey, report_filter, previous)
+    current: dict[tuple[int, str], Moments] = {}
+    earlier: dict[tuple[int, str], Moments] = {}
+    for tp_id, audience, is_earlier, n, total, total_sq in rows:
+        target = earlier if is_earlier else current
+        target[(tp_id, audience)] = Moments(int(n or 0), float(total or 0), float(total_sq or 0))
+    return current, (earlier if with_previous else None)
+
+
+def _set_touchpoint_rows(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int],
+    previous: ReportFilter | None,
+) -> list[tuple[Any, ...]]:
+    """(touchpoint, "customer", 1 for the previous period else 0, n, total, total_sq) of the
+    sets' customers, one grouped query: the weeks, months and quarters inside each period from
+    TouchpointSpanAggregate and the days at its edges from TouchpointDayAggregate, only ever
+    added (`pair_plan` without subtraction: sums of floats), so that its rows stop growing with
+    the customers once the sets' buckets hold every touchpoint."""
+    if not set_ids:
+        return []
+    today = organization_today(organization)
+    plans = (
+        pair_plan(report_filter.date_from, report_filter.date_to, today, subtract=False),
+        pair_plan(previous.date_from, previous.date_to, today, subtract=False)
+        if previous
+        else None,
+    )
+    sources: list[tuple[QuerySet[Any], Conditions]] = [
+        (
+            TouchpointSpanAggregate.objects.for_organization(organization),
+            span_conditions(("week", "month", "quarter")),
+        ),
+        (TouchpointDayAggregate.objects.for_organization(organization), {"days": day_condition}),
+    ]
+    # The periods do not overlap: a row is in one plan's parts, the previous one's weighs 1.
+    parts = [
+        rows.annotate(earlier=_plan_weights(plans, conditions, Value(1))["pair_live"])
+        for rows, conditions in plan_parts(
+            plans,
+            sources,
+            journey=journey,
+            audience="customer",
+            attribute_set_id__in=set_ids,
+            **_questionnaire(report_filter),
+        )
+    ]
+    if not parts:
+        return []
+    compound, params = union_all(
+        parts, ("touchpoint_id", "audience", "earlier", "n", "total", "total_sq")
+    )
+    with connections[parts[0].db].cursor() as cursor:
+        cursor.execute(
+            # The ORM's compiled parts and fixed names; every value is a parameter.
+            f"SELECT touchpoint_id, audience, earlier, SUM(n), SUM(total), SUM(total_sq) "  # noqa: S608
+            f"FROM ({compound}) m GROUP BY 1, 2, 3",
+            params,
+        )
+        return cursor.fetchall()
+
+
+def _daily_touchpoint_rows(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    previous: ReportFilter | None,
+) -> Iterable[tuple[Any, ...]]:
+    """As `_set_touchpoint_rows`, over all sets: their daily rollup (TouchpointDayTotal)."""
     queryset = (
         _under_filter(
-            _touchpoint_moments(organization, set_ids),
+            TouchpointDayTotal.objects.for_organization(organization),
             journey=journey,
             report_filter=report_filter,
-            set_ids=set_ids,
+            set_ids=None,
             date_from=previous.date_from if previous else None,
         )
         .filter(audience="customer")
@@ -276,15 +396,9 @@ def _touchpoint_cells(
             )
         )
     )
-    rows = queryset.values_list("touchpoint_id", "audience", "earlier").annotate(
+    return queryset.values_list("touchpoint_id", "audience", "earlier").annotate(
         n=Sum("n"), total=Sum("total"), total_sq=Sum("total_sq")
     )
-    current: dict[tuple[int, str], Moments] = {}
-    earlier: dict[tuple[int, str], Moments] = {}
-    for tp_id, audience, is_earlier, n, total, total_sq in rows:
-        target = earlier if is_earlier else current
-        target[(tp_id, audience)] = Moments(int(n or 0), float(total or 0), float(total_sq or 0))
-    return current, (earlier if with_previous else None)
 
 
 # --- derived importance ---------------------------------------------------------------------
@@ -1073,7 +1187,9 @@ def gap_report_input(
     set_ids = attribute_set_ids(
         organization=organization, report_filter=report_filter, known_sets=known_sets
     )
-    item_cells = _item_cells(organization, journey, report_filter, set_ids, shape.item_keys)
+    item_cells = customer_item_cells(
+        organization, journey, report_filter, set_ids, shape.item_keys, staff.settled_version
+    )
     touchpoint_cells, previous = _touchpoint_cells(
         organization, journey, report_filter, set_ids, with_previous=with_trend
     )
@@ -1245,7 +1361,9 @@ def nps_summary(
             touchpoints=[],
             items=nps_items,
             item_cells={
-                **_item_cells(organization, journey, report_filter, set_ids, ["nps"]),
+                **customer_item_cells(
+                    organization, journey, report_filter, set_ids, ["nps"], staff.settled_version
+                ),
                 **staff_items,
             },
             touchpoint_cells={},

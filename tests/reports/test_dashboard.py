@@ -233,8 +233,10 @@ def test_previous_period_nps_and_choices_are_the_selectors(
         ({"compare": "store", "unit": "team"}, 15, 12),
         # The filter's attribute sets come from the sets the page has read anyway. The compared
         # stores are the region's sets, and March is settled: their importance pairs come from
-        # the cache the report's read has just filled (selectors.pair_counts_by_set).
-        ({"compare": "store", "unit": "team", "attr.region": "south"}, 14, 12),
+        # the cache the report's read has just filled (selectors.pair_counts_by_set). Read
+        # again, the region's item counts of the settled period and of the previous one (its
+        # NPS) come from the cache too (selectors.customer_item_cells).
+        ({"compare": "store", "unit": "team", "attr.region": "south"}, 14, 10),
     ],
 )
 def test_the_dashboard_reads_aggregates_in_few_queries(
@@ -372,3 +374,18 @@ def test_a_journey_without_data_has_the_empty_scoring_state(org, scoring_journey
     assert [q.pk for q in choices.questionnaires] == [
         q.pk for q in selectors.journey_questionnaires(organization=org, journey=scoring_journey)
     ]
+
+
+def test_a_segment_filter_matching_no_customers_shows_an_empty_page(
+    viewer_client, org, many_segments
+):
+    """A value no set carries (a region nobody answered from): nothing to read, no error; the
+    compared stores and the staff units show nothing either."""
+    url = dashboard_url(
+        org, many_segments, compare="store", unit="team", **{"attr.region": "nowhere"}
+    )
+    response = viewer_client.get(url)
+    assert response.status_code == 200
+    context = response.context
+    assert context["report"].journey_cx_customer is None
+    assert all(row.customer is None for row in context["segments"])

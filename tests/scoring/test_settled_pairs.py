@@ -220,3 +220,85 @@ def test_the_settled_part_ends_before_the_month_of_yesterday():
     # A period ending earlier is settled up to its end.
     past = ReportFilter(date(2026, 8, 1), date(2026, 10, 15))
     assert selectors.settled_end(past, date(2026, 12, 6)) == date(2026, 10, 15)
+
+
+def _raw_items(org, flt, set_ids, keys):
+    from apps.responses.models import Answer
+
+    counts: Counter = Counter()
+    answers = (
+        Answer.objects.for_organization(org)
+        .filter(response__audience="customer", response__submitted_on__gte=flt.date_from,
+                response__submitted_on__lte=flt.date_to, item__key__in=keys,
+                value__isnull=False)
+        .values_list("response_id", "item__key", "item__scale_lo", "item__scale_hi", "value")
+    )  # fmt: skip
+    set_of = _response_sets(org, set_ids)
+    for response_id, key, lo, hi, value in answers:
+        if response_id in set_of:
+            counts[(key, "customer", (lo, hi, value))] += 1
+    return dict(counts)
+
+
+def _response_sets(org, set_ids):
+    """Responses of the sets: those whose customers' rows (RespondentScore) carry the set."""
+    return set(
+        RespondentScore.objects.for_organization(org)
+        .filter(attribute_set_id__in=set_ids)
+        .values_list("response_id", flat=True)
+    )
+
+
+def _items(org, journey, flt, set_ids, keys, settled=None):
+    cells = selectors.customer_item_cells(
+        org, journey, flt, set_ids, keys,
+        _settled(org, journey) if settled is None else settled,
+    )  # fmt: skip
+    return {
+        (key, audience, value): n
+        for (key, audience), counts in cells.items()
+        for value, n in counts.counts.items()
+    }
+
+
+def test_settled_item_counts_of_a_segment_follow_every_change(
+    org, scoring_journey, response_store, django_assert_num_queries
+):
+    """A segment filter's item counts: the settled part cached across batches of today's
+    answers, read again after a late answer or a rescoring; always equal to the answers."""
+    today = organization_today(org)
+    days = [today - timedelta(days=d) for d in (0, 1, 3, 40, 70)]
+    response_store.add_many(_rows(scoring_journey, days, 30))
+    responses_process(organization_id=org.pk)
+    north = [
+        pk for pk, values in AttributeSet.objects.for_organization(org).values_list("pk", "values")
+        if values.get("region") == "north"
+    ]  # fmt: skip
+    keys = [rating_key(scoring_journey.touchpoints_in_order[0], "ease"), "nps"]
+    flt = ReportFilter(today - timedelta(days=89), today)
+    first = _items(org, scoring_journey, flt, north, keys)
+    assert first == _raw_items(org, flt, north, keys) and first
+    # The settled part comes from the cache: one query for the month of yesterday; none for a
+    # period wholly settled.
+    version = _settled(org, scoring_journey)
+    with django_assert_num_queries(1):
+        assert _items(org, scoring_journey, flt, north, keys, version) == first
+    past = ReportFilter(today - timedelta(days=89), selectors.settled_end(flt, today))
+    expected = _raw_items(org, past, north, keys)
+    assert _items(org, scoring_journey, past, north, keys) == expected
+    with django_assert_num_queries(0):
+        assert _items(org, scoring_journey, past, north, keys, version) == expected
+
+    # Today's answers: read; the cached part stays valid.
+    response_store.add_many(_rows(scoring_journey, [today], 8))
+    responses_process(organization_id=org.pk)
+    assert _items(org, scoring_journey, flt, north, keys) == _raw_items(org, flt, north, keys)
+    assert _items(org, scoring_journey, flt, north, keys) != first
+
+    # A late answer of a settled day, then a rescoring: the settled version moves on.
+    response_store.add_many(_rows(scoring_journey, [today - timedelta(days=70)], 6))
+    responses_process(organization_id=org.pk)
+    assert _items(org, scoring_journey, past, north, keys) == _raw_items(org, past, north, keys)
+    assert _raw_items(org, past, north, keys) != expected
+    journey_rescore(organization=org, actor=None, journey=scoring_journey)
+    assert _items(org, scoring_journey, flt, north, keys) == _raw_items(org, flt, north, keys)
