@@ -268,7 +268,9 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
             'scale_hi, value, "count") '
             "SELECT %s, %s, %s, item_key, max(kind), max(touchpoint_id), max(dimension), "
             "audience, attribute_set_id, day, lo, hi, value, count(*) FROM bench_answers "
-            "GROUP BY item_key, audience, attribute_set_id, day, lo, hi, value",
+            "GROUP BY item_key, audience, attribute_set_id, day, lo, hi, value "
+            # Day after day, as the scoring batches write them: a day's rows share pages.
+            "ORDER BY day, item_key, audience, attribute_set_id, lo, hi, value",
             [organization.pk, journey.pk, q.pk],
         )
         cursor.execute(
@@ -281,7 +283,7 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
             "INSERT INTO scoring_touchpointdayaggregate (organization_id, journey_id, "
             "questionnaire_id, touchpoint_id, audience, attribute_set_id, day, n, total, total_sq) "
             "SELECT %s, %s, %s, touchpoint_id, audience, attribute_set_id, day, count(*), "
-            "sum(score), sum(score * score) FROM bench_per GROUP BY 4, 5, 6, 7",
+            "sum(score), sum(score * score) FROM bench_per GROUP BY 4, 5, 6, 7 ORDER BY 7, 4, 5, 6",
             [organization.pk, journey.pk, q.pk],
         )
         cursor.execute(

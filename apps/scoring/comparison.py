@@ -21,7 +21,6 @@ from django.db.models import (
     CharField,
     F,
     JSONField,
-    QuerySet,
     Value,
     Window,
 )
@@ -45,22 +44,17 @@ from .filters import ReportFilter, organization_today
 from .models import (
     AttributeSet,
     ScoringState,
-    TouchpointDayAggregate,
-    TouchpointSpanAggregate,
 )
 from .report import build_calibration, build_gap_report
 from .selectors import (
     IMPORTANCE_CACHE_SECONDS,
     NO_STATE,
-    Conditions,
     JourneyState,
     StaffData,
     customer_item_cells,
-    day_condition,
+    customer_moment_parts,
     pair_counts_by_set,
     pair_plan,
-    plan_parts,
-    span_conditions,
     spearman_from_counts,
     staff_data,
     state_of,
@@ -310,19 +304,12 @@ def _customer_moments(
         subtract=False,
     )
     columns = ("attribute_set_id", "touchpoint_id", "audience", "n", "total", "total_sq")
-    sources: list[tuple[QuerySet[Any], Conditions]] = [
-        (
-            TouchpointSpanAggregate.objects.for_organization(organization),
-            span_conditions(("week", "month", "quarter")),
-        ),
-        (TouchpointDayAggregate.objects.for_organization(organization), {"days": day_condition}),
+    parts = [
+        rows
+        for rows, _ in customer_moment_parts(
+            organization, journey, report_filter, [plan], set_ids, touchpoint_id__in=touchpoint_ids
+        )
     ]
-    filters: dict[str, Any] = {"journey": journey, "touchpoint_id__in": touchpoint_ids}
-    if report_filter.questionnaire_id is not None:
-        filters["questionnaire_id"] = report_filter.questionnaire_id
-    if set_ids is not None:
-        filters["attribute_set_id__in"] = set_ids
-    parts = [rows for rows, _ in plan_parts([plan], sources, audience="customer", **filters)]
     if not parts:
         return []
     compound, params = union_all(parts, columns)

@@ -338,23 +338,11 @@ def _set_touchpoint_rows(
         if previous
         else None,
     )
-    sources: list[tuple[QuerySet[Any], Conditions]] = [
-        (
-            TouchpointSpanAggregate.objects.for_organization(organization),
-            span_conditions(("week", "month", "quarter")),
-        ),
-        (TouchpointDayAggregate.objects.for_organization(organization), {"days": day_condition}),
-    ]
     # The periods do not overlap: a row is in one plan's parts, the previous one's weighs 1.
     parts = [
         rows.annotate(earlier=_plan_weights(plans, conditions, Value(1))["pair_live"])
-        for rows, conditions in plan_parts(
-            plans,
-            sources,
-            journey=journey,
-            audience="customer",
-            attribute_set_id__in=set_ids,
-            **_questionnaire(report_filter),
+        for rows, conditions in customer_moment_parts(
+            organization, journey, report_filter, plans, set_ids
         )
     ]
     if not parts:
@@ -370,6 +358,36 @@ def _set_touchpoint_rows(
             params,
         )
         return cursor.fetchall()
+
+
+def customer_moment_parts(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    plans: Iterable["PairPlan | None"],
+    set_ids: list[int] | None,
+    **filters: Any,
+) -> list[tuple[QuerySet[Any], "Conditions"]]:
+    """The customers' touchpoint moments per set that `plans` read (`plan_parts`): the weeks,
+    months and quarters of TouchpointSpanAggregate and the days of TouchpointDayAggregate, of
+    the journey, the filter's questionnaire, `set_ids` (None: every set) and `filters`."""
+    sources: list[tuple[QuerySet[Any], Conditions]] = [
+        (
+            TouchpointSpanAggregate.objects.for_organization(organization),
+            span_conditions(("week", "month", "quarter")),
+        ),
+        (TouchpointDayAggregate.objects.for_organization(organization), {"days": day_condition}),
+    ]
+    if set_ids is not None:
+        filters["attribute_set_id__in"] = set_ids
+    return plan_parts(
+        plans,
+        sources,
+        journey=journey,
+        audience="customer",
+        **_questionnaire(report_filter),
+        **filters,
+    )
 
 
 def _daily_touchpoint_rows(
