@@ -180,7 +180,7 @@ _TABLES = (
     "scoring_itemdaycount", "scoring_touchpointdayaggregate", "scoring_respondentscore",
     "scoring_itemdaytotal", "scoring_touchpointdaytotal", "scoring_importancepairdaycount",
     "scoring_importancepairsetmonthcount", "scoring_importancepairsetspancount",
-    "scoring_importancepairspancount", "scoring_touchpointspanaggregate",
+    "scoring_importancepairspancount", "scoring_touchpointspanaggregate", "scoring_itemspancount",
 )  # fmt: skip
 
 
@@ -314,6 +314,11 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
         # touchpoint moments per set and week, month or quarter (scoring/0005).
         for statement in importlib.import_module(
             "apps.scoring.migrations.0005_pairs_and_moments_per_week_month_and_quarter"
+        ).backfill_sql("postgresql"):
+            cursor.execute(statement)
+        # ...and the customers' item counts per set and week, month or quarter (scoring/0006).
+        for statement in importlib.import_module(
+            "apps.scoring.migrations.0006_item_counts_per_set_and_week_month_quarter"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
         cursor.execute(

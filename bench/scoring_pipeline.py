@@ -118,7 +118,7 @@ def reseed() -> dict[str, Any]:
             "scoring_respondentscore, scoring_itemdaytotal, scoring_touchpointdaytotal, "
             "scoring_importancepairdaycount, scoring_importancepairsetmonthcount, "
             "scoring_importancepairsetspancount, scoring_importancepairspancount, "
-            "scoring_touchpointspanaggregate, "
+            "scoring_touchpointspanaggregate, scoring_itemspancount, "
             "scoring_scoringstate, alerts_alert CASCADE"
         )
         # Responses stored by an earlier freshness phase go: the backlog is the generated one.

@@ -295,8 +295,8 @@ def _customer_moments(
     added (`selectors.pair_plan` without subtraction). The journey's scoring version (what
     cached importance is valid for) rides along as an uncorrelated scalar subquery: one round
     trip fewer than `selectors.scoring_version`."""
-    if set_ids is not None and not set_ids:
-        return []  # a filter no set matches: nothing to read
+    if not touchpoint_ids or (set_ids is not None and not set_ids):
+        return []  # no touchpoint shown, or a filter no set matches: nothing to read
     plan = pair_plan(
         report_filter.date_from,
         report_filter.date_to,

@@ -358,6 +358,48 @@ class TouchpointSpanAggregate(TenantModel):
         return f"tp{self.touchpoint_id} {self.audience}@{self.span} {self.start} n={self.n}"
 
 
+class ItemSpanCount(TenantModel):
+    """Customers' ItemDayCount per week, month and quarter (`PairSpan`, `start` the span's
+    first day): a segment filter reads a period's item counts per attribute set from the
+    buckets inside it, a bucket less its days outside or days only at its edges
+    (`selectors.pair_plan`), so that its rows stop growing with the days once a set's buckets
+    hold every (item, value). Employees' items are read per staff block, not from here."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    item_key = models.CharField(max_length=64)
+    attribute_set = _derived(AttributeSet, on_delete=models.RESTRICT)
+    span = models.CharField(max_length=8, choices=PairSpan.choices)
+    start = models.DateField()
+    scale_lo = models.SmallIntegerField()
+    scale_hi = models.SmallIntegerField()
+    value = models.SmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "item_key",
+                    "attribute_set",
+                    "span",
+                    "start",
+                    "scale_lo",
+                    "scale_hi",
+                    "value",
+                ],
+                name="item_span_count_key",
+            )
+        ]
+        indexes = [models.Index(fields=["journey", "span", "start"], name="item_span_journey")]
+
+    def __str__(self) -> str:
+        return f"{self.item_key}@{self.span} {self.start} {self.value}: {self.count}"
+
+
 class ImportancePairSpanCount(TenantModel):
     """ImportancePairDayCount per week, month and quarter (`PairSpan`, `start` the span's first
     day): derived importance without a segment filter reads a period from the coarsest buckets

@@ -59,6 +59,7 @@ from .models import (
     ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
+    ItemSpanCount,
     PairSpan,
     RespondentScore,
     ScoringState,
@@ -189,13 +190,6 @@ def attribute_set_ids(
     return [pk for pk, values in known_sets.items() if report_filter.matches(values or {})]
 
 
-def _item_counts(organization: Organization, set_ids: list[int] | None) -> QuerySet[Any]:
-    """Item counts per set when a segment filter chose sets, else their rollup over all sets:
-    its size depends on the items and days, not on how many sets the answers came from."""
-    model = ItemDayTotal if set_ids is None else ItemDayCount
-    return model.objects.for_organization(organization)
-
-
 def _touchpoint_moments(organization: Organization, set_ids: list[int] | None) -> QuerySet[Any]:
     model = TouchpointDayTotal if set_ids is None else TouchpointDayAggregate
     return model.objects.for_organization(organization)
@@ -232,23 +226,60 @@ def customer_item_cells(
     """(item key, "customer") -> answers per raw value under the filter: one grouped query.
     Employee cells come from `staff_data` (they cover whole staff blocks, not the period).
 
-    A segment filter reads its sets' daily counts (ItemDayCount), whose rows grow with the
-    sets and days answered. With `settled_version` (the journey's ScoringState.settled_version)
-    the part of the period up to `settled_end` is cached under it, grouped (a few hundred
-    counts at most), across new batches of today's answers, as `pair_counts_by_set` does for
-    the importance pairs: only the rest is read again, in the same one query when both parts
-    are read (grouped by part), none when the period is settled and cached."""
-    period = _under_filter(
-        _item_counts(organization, set_ids),
-        journey=journey,
-        report_filter=report_filter,
-        set_ids=set_ids,
-    ).filter(item_key__in=keys, audience="customer")
-    columns = ("item_key", "audience", "scale_lo", "scale_hi", "value")
+    Without a segment filter: the daily counts over the sets (ItemDayTotal). A segment filter
+    reads its sets' counts (`_set_item_counts`): per week, month and quarter, days only at the
+    edges, the part of the period up to `settled_end` cached under `settled_version`."""
+    counts: dict[tuple[Any, ...], int]
+    if set_ids is None:
+        rows = (
+            _under_filter(
+                ItemDayTotal.objects.for_organization(organization),
+                journey=journey,
+                report_filter=report_filter,
+                set_ids=None,
+            )
+            .filter(item_key__in=keys, audience="customer")
+            .values_list("item_key", "scale_lo", "scale_hi", "value")
+            .annotate(answers=Sum("count"))
+        )
+        counts = {tuple(row[:-1]): int(row[-1] or 0) for row in rows}
+    else:
+        counts = _set_item_counts(
+            organization, journey, report_filter, set_ids, keys, settled_version
+        )
+    cells: dict[tuple[str, str], dict[tuple[int, int, int], int]] = defaultdict(dict)
+    for (key, lo, hi, value), answers in counts.items():
+        if answers:
+            cells[(key, "customer")][(lo, hi, value)] = answers
+    return {cell: ValueCounts(counts=values) for cell, values in cells.items()}
+
+
+def _set_item_counts(
+    organization: Organization,
+    journey: Journey,
+    report_filter: ReportFilter,
+    set_ids: list[int],
+    keys: list[str],
+    settled_version: int | None,
+) -> dict[tuple[Any, ...], int]:
+    """(item key, scale_lo, scale_hi, value) -> the sets' customers' answers in the filter's
+    period, one grouped query: the weeks, months and quarters `pair_plan` chooses
+    (ItemSpanCount) and the days at the edges (ItemDayCount), each added or subtracted as its
+    part, so that its rows stop growing with the days once the sets' buckets hold every value.
+
+    With `settled_version` (the journey's ScoringState.settled_version) the part of the period
+    up to `settled_end` is cached under it, grouped (a few hundred counts at most), across new
+    batches of today's answers, as `pair_counts_by_set` does for the importance pairs: only the
+    rest is read again (in the same statement when both are read), nothing for a settled
+    period once cached."""
+    if not set_ids:
+        return {}
+    today = organization_today(organization)
+    end = settled_end(report_filter, today)
     settled: dict[tuple[Any, ...], int] | None = None
     cache_key = None
-    end = settled_end(report_filter, organization_today(organization))
-    if set_ids is not None and settled_version is not None and report_filter.date_from <= end:
+    live = (report_filter.date_from, report_filter.date_to)
+    if settled_version is not None and report_filter.date_from <= end:
         digest = hashlib.sha256(
             json.dumps(
                 [sorted(set_ids), report_filter.questionnaire_id, sorted(keys),
@@ -256,38 +287,59 @@ def customer_item_cells(
             ).encode()
         ).hexdigest()[:32]  # fmt: skip
         cache_key = (
-            f"scoring:settled-items:v1:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
+            f"scoring:settled-items:v2:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
         )
         settled = cache.get(cache_key)
-        if settled is not None:
-            period = period.filter(day__gt=end)
-    split = cache_key is not None and settled is None  # both parts read: cache the settled
-    rows: list[tuple[Any, ...]] = []
-    if split:
-        rows = list(
-            period.annotate(
-                settled_part=Case(
-                    When(day__lte=end, then=Value(1)), default=Value(0), output_field=IntegerField()
-                )
-            )
-            .values_list("settled_part", *columns)
-            .annotate(answers=Sum("count"))
+        live = (end + timedelta(days=1), report_filter.date_to)
+    live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
+    settled_plan = (
+        pair_plan(report_filter.date_from, end, today, beside=live_plan)
+        if cache_key is not None and settled is None
+        else None
+    )
+    if settled_plan is None and not (live_plan and live_plan.parts):
+        return dict(settled or {})
+    plans = (settled_plan, live_plan)
+    sources: list[tuple[QuerySet[Any], Conditions]] = [
+        (
+            ItemSpanCount.objects.for_organization(organization),
+            span_conditions(("week", "month", "quarter")),
+        ),
+        (
+            ItemDayCount.objects.for_organization(organization).filter(audience="customer"),
+            {"days": day_condition},
+        ),
+    ]
+    parts = [
+        rows.annotate(**_plan_weights(plans, conditions, F("count")))
+        for rows, conditions in plan_parts(
+            plans,
+            sources,
+            journey=journey,
+            attribute_set_id__in=set_ids,
+            item_key__in=keys,
+            **_questionnaire(report_filter),
         )
-        settled = {tuple(row[1:-1]): int(row[-1]) for row in rows if row[0] and row[-1]}
+    ]
+    compound, params = union_all(
+        parts, ("item_key", "scale_lo", "scale_hi", "value", "pair_settled", "pair_live")
+    )
+    with connections[parts[0].db].cursor() as cursor:
+        cursor.execute(
+            # The ORM's compiled parts and fixed names; every value is a parameter.
+            f"SELECT item_key, scale_lo, scale_hi, value, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
+            f"FROM ({compound}) items GROUP BY 1, 2, 3, 4",
+            params,
+        )
+        rows = cursor.fetchall()
+    if settled_plan is not None:
+        settled = {tuple(row[:4]): int(row[4]) for row in rows if row[4]}
         cache.set(cache_key, settled, IMPORTANCE_CACHE_SECONDS)
-        rows = [row for row in rows if not row[0]]
-    elif settled is None or report_filter.date_to > end:
-        rows = [(0, *row) for row in period.values_list(*columns).annotate(answers=Sum("count"))]
-    counts: dict[tuple[Any, ...], int] = defaultdict(int)
-    for cell, answers in (settled or {}).items():
-        counts[cell] += answers
-    for row in rows:
-        counts[tuple(row[1:-1])] += int(row[-1] or 0)
-    cells: dict[tuple[str, str], dict[tuple[int, int, int], int]] = defaultdict(dict)
-    for (key, audience, lo, hi, value), answers in counts.items():
+    total = dict(settled or {})
+    for *cell, _, answers in rows:
         if answers:
-            cells[(key, audience)][(lo, hi, value)] = answers
-    return {cell: ValueCounts(counts=values) for cell, values in cells.items()}
+            total[tuple(cell)] = total.get(tuple(cell), 0) + int(answers)
+    return total
 
 
 def _touchpoint_cells(

@@ -51,6 +51,7 @@ from .models import (
     ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
+    ItemSpanCount,
     PairSpan,
     RespondentScore,
     ScoringState,
@@ -92,6 +93,7 @@ _SET_PAIRS = ImportancePairSetMonthCount._meta.db_table
 _SET_SPANS = ImportancePairSetSpanCount._meta.db_table
 _SPANS = ImportancePairSpanCount._meta.db_table
 _TOUCHPOINT_SPANS = TouchpointSpanAggregate._meta.db_table
+_ITEM_SPANS = ItemSpanCount._meta.db_table
 _STATE = ScoringState._meta.db_table
 
 
@@ -301,6 +303,13 @@ _TOUCHPOINT_SPAN_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, audience, attribute_set_id, span, start"
 )
 _SPAN_KEY = "organization_id, questionnaire_id, touchpoint_id, span, start, score, outcome"
+_ITEM_SPAN_COLUMNS = (
+    "organization_id, questionnaire_id, item_key, attribute_set_id, scale_lo, scale_hi, value"
+)
+_ITEM_SPAN_KEY = (
+    "organization_id, questionnaire_id, item_key, attribute_set_id, span, start, scale_lo, "
+    "scale_hi, value"
+)
 _SET_SPAN_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, span, start, score, "
     "outcome"
@@ -470,6 +479,38 @@ def _moment_spans() -> str:
     return f"moment_spans AS ({parts})"
 
 
+# The item counts per key, audience, set and day, as ItemDayCount holds them (a batch's or a
+# rescoring's `counted` grouped by item key: twins and versions share keys).
+_ITEM_ROWS = (
+    "item_rows AS (SELECT c.organization_id, c.questionnaire_id, i.key AS item_key, "  # noqa: S608
+    "c.audience, c.attribute_set_id, c.day, i.scale_lo, i.scale_hi, c.value, "
+    'SUM(c.n) AS "count", MAX(c.journey_id) AS journey_id, MAX(i.kind) AS kind, '
+    "MAX(i.touchpoint_id) AS touchpoint_id, MAX(i.dimension) AS dimension "
+    f"FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+    "GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.attribute_set_id, "
+    "c.day, i.scale_lo, i.scale_hi, c.value)"
+)
+
+
+def _item_spans(source: str) -> str:
+    """item_spans: the customers' item counts per set (`source`'s rows per item key and day,
+    both audiences) per week, month and quarter, as ItemSpanCount holds them."""
+    parts = _per_span(
+        f"(SELECT * FROM {source} WHERE audience = '{_CUSTOMER}') customer_items",  # noqa: S608
+        _ITEM_SPAN_COLUMNS,
+        'CAST(SUM("count") AS bigint) AS "count"',
+    )
+    return f"item_spans AS ({parts})"
+
+
+_ITEM_SPANS_INSERT = (
+    f'INSERT INTO {_ITEM_SPANS} ({_ITEM_SPAN_KEY}, "count", journey_id) '  # noqa: S608
+    f'SELECT {_ITEM_SPAN_KEY}, "count", journey_id FROM item_spans WHERE true '
+    f"ORDER BY {_ITEM_SPAN_KEY} "
+    f'ON CONFLICT ({_ITEM_SPAN_KEY}) DO UPDATE SET "count" = {_ITEM_SPANS}."count" + '
+    f'excluded."count"'
+)
+
 _TOUCHPOINT_SPANS_INSERT = (
     f"INSERT INTO {_TOUCHPOINT_SPANS} ({_TOUCHPOINT_SPAN_KEY}, n, total, total_sq, journey_id) "  # noqa: S608
     f"SELECT {_TOUCHPOINT_SPAN_KEY}, n, total, total_sq, journey_id FROM moment_spans "
@@ -543,8 +584,9 @@ _SET_SPANS_INSERT = (
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
     """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
-    TouchpointDayAggregate per attribute set, the touchpoint moments per set and week, month or
-    quarter (TouchpointSpanAggregate), the importance pairs per set and month, week or quarter
+    TouchpointDayAggregate per attribute set, the touchpoint moments and the customers' item
+    counts per set and week, month or quarter (TouchpointSpanAggregate, ItemSpanCount), the
+    importance pairs per set and month, week or quarter
     (ImportancePairSetMonthCount, ImportancePairSetSpanCount), and the rollups over the sets
     (ItemDayTotal, TouchpointDayTotal, ImportancePairDayCount and ImportancePairSpanCount).
 
@@ -563,6 +605,8 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
                 f"WITH {ctes}, {_ITEM_COUNTS}, "
                 f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
                 f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
+                f"{_ITEM_ROWS}, {_item_spans('item_rows')}, "
+                f"item_span_counts AS ({_ITEM_SPANS_INSERT} RETURNING 1), "
                 f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
                 f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
                 f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), "
@@ -576,6 +620,11 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         return
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
+    cursor.execute(
+        f"WITH {ctes}, {_ITEM_COUNTS}, {_ITEM_ROWS}, {_item_spans('item_rows')} "
+        f"{_ITEM_SPANS_INSERT}",
+        params,
+    )
     cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
     for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT, _SET_SPANS_INSERT, _SPANS_INSERT):
         cursor.execute(
@@ -599,13 +648,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
 # came out the same, which after a correct incremental history is all of them.
 
 _REBUILD_ROWS = (
-    "item_rows AS (SELECT c.organization_id, c.questionnaire_id, i.key AS item_key, "  # noqa: S608
-    "c.audience, c.attribute_set_id, c.day, i.scale_lo, i.scale_hi, c.value, "
-    'SUM(c.n) AS "count", MAX(c.journey_id) AS journey_id, MAX(i.kind) AS kind, '
-    "MAX(i.touchpoint_id) AS touchpoint_id, MAX(i.dimension) AS dimension "
-    f"FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
-    "GROUP BY c.organization_id, c.questionnaire_id, i.key, c.audience, c.attribute_set_id, "
-    "c.day, i.scale_lo, i.scale_hi, c.value), "
+    f"{_ITEM_ROWS}, {_item_spans('item_rows')}, "  # noqa: S608
     f'item_total_rows AS (SELECT {_ITEM_TOTAL_KEY}, SUM("count") AS "count", '
     f"MAX(journey_id) AS journey_id FROM item_rows GROUP BY {_ITEM_TOTAL_KEY}), "
     # Read twice (its diff and the pairs): inlined, not copied into a CTE's store.
@@ -638,6 +681,7 @@ _REBUILT = (
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
     (_TOUCHPOINT_SPANS, _TOUCHPOINT_SPAN_KEY, "n, total, total_sq, journey_id", "moment_spans"),
+    (_ITEM_SPANS, _ITEM_SPAN_KEY, '"count", journey_id', "item_spans"),
 )
 
 
@@ -997,6 +1041,7 @@ _AGGREGATES = (
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
     TouchpointSpanAggregate,
+    ItemSpanCount,
 )
 
 

@@ -387,5 +387,6 @@ def test_a_segment_filter_matching_no_customers_shows_an_empty_page(
     response = viewer_client.get(url)
     assert response.status_code == 200
     context = response.context
+    assert not context["filter_errors"] and context["filter"].attributes == {"region": ["nowhere"]}
     assert context["report"].journey_cx_customer is None
     assert all(row.customer is None for row in context["segments"])

@@ -34,6 +34,7 @@ from apps.scoring.models import (
     ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
+    ItemSpanCount,
     RespondentScore,
     TouchpointDayAggregate,
     TouchpointDayTotal,
@@ -395,6 +396,30 @@ def assert_rollups_match(organization_id: int) -> None:
         assert n == expected_n, key
         assert math.isclose(total, expected_total, rel_tol=1e-9, abs_tol=1e-9), key
         assert math.isclose(total_sq, expected_sq, rel_tol=1e-9, abs_tol=1e-9), key
+    # The customers' item counts per set and week, month and quarter: the days' summed.
+    item_spans: dict[tuple, int] = defaultdict(int)
+    for *key, day, lo, hi, value, count in (
+        ItemDayCount.objects.for_organization(scope)
+        .filter(audience="customer")
+        .values_list(
+            "journey_id", "questionnaire_id", "item_key", "attribute_set_id", "day", "scale_lo",
+            "scale_hi", "value", "count",
+        )
+    ):  # fmt: skip
+        for span, start in (
+            ("week", day.replace(day=min(22, (day.day - 1) // 7 * 7 + 1))),
+            ("month", day.replace(day=1)),
+            ("quarter", date(day.year, (day.month - 1) // 3 * 3 + 1, 1)),
+        ):
+            item_spans[(*key, span, start, lo, hi, value)] += count
+    stored_item_spans = {
+        tuple(key): count
+        for *key, count in ItemSpanCount.objects.for_organization(scope).values_list(
+            "journey_id", "questionnaire_id", "item_key", "attribute_set_id", "span", "start",
+            "scale_lo", "scale_hi", "value", "count",
+        )
+    }  # fmt: skip
+    assert stored_item_spans == item_spans
 
 
 def stored_aggregates(organization_id: int) -> Aggregates:

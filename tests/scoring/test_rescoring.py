@@ -16,6 +16,7 @@ from apps.scoring.models import (
     ImportancePairSpanCount,
     ItemDayCount,
     ItemDayTotal,
+    ItemSpanCount,
     RespondentScore,
     ScoringState,
     TouchpointDayTotal,
@@ -99,6 +100,9 @@ def test_rescoring_rebuilds_what_incremental_processing_built(
     totals.filter(pk=totals.filter(span="month").first().pk).update(count=44)
     moments = TouchpointSpanAggregate.objects.for_organization(org)
     moments.filter(pk=moments.filter(span="quarter").first().pk).update(n=999, total=1.25)
+    item_spans = ItemSpanCount.objects.for_organization(org)
+    item_spans.filter(pk=item_spans.filter(span="week").first().pk).update(count=77)
+    item_spans.filter(pk=item_spans.filter(span="month").last().pk).delete()
     version = ScoringState.objects.for_organization(org).get(journey=scoring_journey).version
 
     counted = journey_rescore(
@@ -335,6 +339,7 @@ def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afr
         TouchpointDayAggregate,
         TouchpointSpanAggregate,
         TouchpointDayTotal,
+        ItemSpanCount,
     ):
         model.objects.for_organization(org).delete()
     PendingResponse.objects.bulk_create(

@@ -24,6 +24,7 @@ from apps.scoring.models import (
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    ItemSpanCount,
     RespondentScore,
     TouchpointSpanAggregate,
 )
@@ -350,6 +351,34 @@ def test_trend_compares_with_the_previous_period_of_equal_length(data):
         assert row.trend.change == pytest.approx(fmean(now) - fmean(before), abs=1e-9)
     plain = selectors.gap_report(organization=data.org, journey=data.journey, report_filter=PERIOD)
     assert plain.touchpoints[0].trend is None
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        PERIOD,  # a quarter: its previous period the quarter before
+        ReportFilter(date(2026, 1, 20), date(2026, 3, 10)),  # weeks and days at both edges
+        ReportFilter(date(2025, 12, 9), date(2026, 2, 26)),  # across the new year
+    ],
+)
+def test_a_segment_filters_touchpoints_and_trend_equal_its_customers_answers(data, period):
+    """Under a segment filter the moments of both periods come from the sets' weeks, months
+    and quarters and the days at the edges: every customer of the segment counted once, in
+    the right period."""
+    flt = ReportFilter(period.date_from, period.date_to, {"region": ["south"]})
+    report = selectors.gap_report(
+        organization=data.org, journey=data.journey, report_filter=flt, with_trend=True
+    )
+    previous = flt.previous()
+    for row, tp in zip(report.touchpoints, data.touchpoints, strict=True):
+        now = raw_touchpoint(data.respondents, flt, "customer", tp.pk)
+        before = raw_touchpoint(data.respondents, previous, "customer", tp.pk)
+        assert row.customer.n == len(now) and now, tp.name
+        assert row.customer.mean == pytest.approx(fmean(now), abs=1e-9)
+        if before:
+            assert row.trend.change == pytest.approx(fmean(now) - fmean(before), abs=1e-9)
+        else:
+            assert row.trend is None or row.trend.change is None
 
 
 # --- derived importance -----------------------------------------------------------------------
@@ -815,3 +844,30 @@ def test_the_migration_backfills_the_buckets_the_pipeline_keeps(data):
         for row, figures in backfilled[model].items():
             for mine, theirs in zip(figures, written[model][row], strict=True):
                 assert math.isclose(mine, theirs, rel_tol=1e-9, abs_tol=1e-9), (model, row)
+
+
+def test_the_migration_backfills_the_item_counts_the_pipeline_keeps(data):
+    """scoring/0006 fills ItemSpanCount from the stored daily item counts (an upgrade needs no
+    rescoring): the same rows the scoring batches wrote, on either database."""
+    import importlib
+
+    backfill = importlib.import_module(
+        "apps.scoring.migrations.0006_item_counts_per_set_and_week_month_quarter"
+    ).backfill_sql
+    spans = ItemSpanCount.objects.for_organization(data.org)
+
+    def stored() -> set[tuple]:
+        return set(
+            spans.values_list(
+                "journey_id", "questionnaire_id", "item_key", "attribute_set_id", "span",
+                "start", "scale_lo", "scale_hi", "value", "count",
+            )
+        )  # fmt: skip
+
+    written = stored()
+    assert {row[4] for row in written} == {"week", "month", "quarter"}
+    spans.delete()
+    with connection.cursor() as cursor:
+        for statement in backfill(connection.vendor):
+            cursor.execute(statement)
+    assert stored() == written

@@ -289,9 +289,12 @@ def test_settled_item_counts_of_a_segment_follow_every_change(
     with django_assert_num_queries(0):
         assert _items(org, scoring_journey, past, north, keys, version) == expected
 
-    # Today's answers: read; the cached part stays valid.
+    # Today's answers: read; the cached part stays valid (a settled period: still no query).
     response_store.add_many(_rows(scoring_journey, [today], 8))
     responses_process(organization_id=org.pk)
+    assert _settled(org, scoring_journey) == version
+    with django_assert_num_queries(0):
+        assert _items(org, scoring_journey, past, north, keys, version) == expected
     assert _items(org, scoring_journey, flt, north, keys) == _raw_items(org, flt, north, keys)
     assert _items(org, scoring_journey, flt, north, keys) != first
 
