@@ -316,9 +316,9 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
             "apps.scoring.migrations.0005_pairs_and_moments_per_week_month_and_quarter"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
-        # ...and the customers' item counts per set and week, month or quarter (scoring/0006).
+        # ...and the customers' item counts per set and month (scoring/0006).
         for statement in importlib.import_module(
-            "apps.scoring.migrations.0006_item_counts_per_set_and_week_month_quarter"
+            "apps.scoring.migrations.0006_item_counts_per_set_and_month"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
         cursor.execute(

@@ -359,11 +359,13 @@ class TouchpointSpanAggregate(TenantModel):
 
 
 class ItemSpanCount(TenantModel):
-    """Customers' ItemDayCount per week, month and quarter (`PairSpan`, `start` the span's
-    first day): a segment filter reads a period's item counts per attribute set from the
-    buckets inside it, a bucket less its days outside or days only at its edges
-    (`selectors.pair_plan`), so that its rows stop growing with the days once a set's buckets
-    hold every (item, value). Employees' items are read per staff block, not from here."""
+    """Customers' ItemDayCount per month (`span` "month", `start` its first day): a segment
+    filter reads a period's item counts per attribute set from the months inside it, a month
+    less its days outside or days only at its edges (`selectors.pair_plan`), so that its rows
+    stop growing with the days once a set's months hold every (item, value). Months only:
+    each bucket kept costs the scoring batch an upsert of its item rows, and weeks and
+    quarters as well cost the drain 13% (bench/README.md). Employees' items are read per staff
+    block, not from here."""
 
     organization = _derived("organizations.Organization")
     journey = _derived("journeys.Journey")

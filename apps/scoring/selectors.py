@@ -227,8 +227,8 @@ def customer_item_cells(
     Employee cells come from `staff_data` (they cover whole staff blocks, not the period).
 
     Without a segment filter: the daily counts over the sets (ItemDayTotal). A segment filter
-    reads its sets' counts (`_set_item_counts`): per week, month and quarter, days only at the
-    edges, the part of the period up to `settled_end` cached under `settled_version`."""
+    reads its sets' counts (`_set_item_counts`): per month, days only at the edges, the part
+    of the period up to `settled_end` cached under `settled_version`."""
     counts: dict[tuple[Any, ...], int]
     if set_ids is None:
         rows = (
@@ -263,9 +263,9 @@ def _set_item_counts(
     settled_version: int | None,
 ) -> dict[tuple[Any, ...], int]:
     """(item key, scale_lo, scale_hi, value) -> the sets' customers' answers in the filter's
-    period, one grouped query: the weeks, months and quarters `pair_plan` chooses
-    (ItemSpanCount) and the days at the edges (ItemDayCount), each added or subtracted as its
-    part, so that its rows stop growing with the days once the sets' buckets hold every value.
+    period, one grouped query: the months `pair_plan` chooses (ItemSpanCount) and the days at
+    the edges (ItemDayCount), each added or subtracted as its part, so that its rows stop
+    growing with the days once the sets' months hold every value.
 
     With `settled_version` (the journey's ScoringState.settled_version) the part of the period
     up to `settled_end` is cached under it, grouped (a few hundred counts at most), across new
@@ -291,9 +291,11 @@ def _set_item_counts(
         )
         settled = cache.get(cache_key)
         live = (end + timedelta(days=1), report_filter.date_to)
-    live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
+    # ItemSpanCount holds months only (what the batch can afford to keep: see its model).
+    months = ("month",)
+    live_plan = pair_plan(live[0], live[1], today, levels=months) if live[0] <= live[1] else None
     settled_plan = (
-        pair_plan(report_filter.date_from, end, today, beside=live_plan)
+        pair_plan(report_filter.date_from, end, today, beside=live_plan, levels=months)
         if cache_key is not None and settled is None
         else None
     )
@@ -301,10 +303,7 @@ def _set_item_counts(
         return dict(settled or {})
     plans = (settled_plan, live_plan)
     sources: list[tuple[QuerySet[Any], Conditions]] = [
-        (
-            ItemSpanCount.objects.for_organization(organization),
-            span_conditions(("week", "month", "quarter")),
-        ),
+        (ItemSpanCount.objects.for_organization(organization), span_conditions(months)),
         (
             ItemDayCount.objects.for_organization(organization).filter(audience="customer"),
             {"days": day_condition},
@@ -549,22 +548,22 @@ def _cover(
     first: date,
     last: date,
     today: date,
-    level: int,
+    levels: tuple[str, ...],
     subtract: bool = True,
     free: frozenset[tuple[str, date]] = frozenset(),
 ) -> tuple[int, list[Any]]:
-    """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `_LEVELS[level]`
-    and finer: a bucket inside the period whole; one it covers in part either by its part
-    inside (finer) or, when `subtract`, whole less its parts outside (finer), whichever costs
-    less. Days after `today` hold no answers: they cost nothing and need no subtracting.
-    Buckets in `free` ((kind, first day)) are read anyway, for another plan: they cost
-    nothing."""
+    """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `levels[0]`,
+    the finer `levels`, then days: a bucket inside the period whole; one it covers in part
+    either by its part inside (finer) or, when `subtract`, whole less its parts outside
+    (finer), whichever costs less. Days after `today` hold no answers: they cost nothing and
+    need no subtracting. Buckets in `free` ((kind, first day)) are read anyway, for another
+    plan: they cost nothing."""
     last = min(last, today)
     if first > last:
         return 0, []
-    if level == len(_LEVELS):
+    if not levels:
         return (last - first).days + 1, [(1, "days", first, last)]
-    kind = _LEVELS[level]
+    kind, finer = levels[0], levels[1:]
     cost, parts = 0, []
     start = first
     while start <= last:
@@ -575,15 +574,15 @@ def _cover(
             cost += bucket_cost
             parts.append((1, kind, bucket_first, bucket_last))
         elif not subtract:
-            inside_cost, inside_parts = _cover(*inside, today, level + 1, False, free)
+            inside_cost, inside_parts = _cover(*inside, today, finer, False, free)
             cost += inside_cost
             parts.extend(inside_parts)
         else:
-            by_parts = _cover(*inside, today, level + 1, True, free)
+            by_parts = _cover(*inside, today, finer, True, free)
             whole_cost, whole = bucket_cost, [(1, kind, bucket_first, bucket_last)]
             for outside in ((bucket_first, inside[0] - timedelta(days=1)),
                             (inside[1] + timedelta(days=1), bucket_last)):  # fmt: skip
-                outside_cost, outside_parts = _cover(*outside, today, level + 1, True, free)
+                outside_cost, outside_parts = _cover(*outside, today, finer, True, free)
                 whole_cost += outside_cost
                 whole.extend((-sign, k, a, b) for sign, k, a, b in outside_parts)
             chosen = by_parts if by_parts[0] <= whole_cost else (whole_cost, whole)
@@ -600,6 +599,7 @@ def pair_plan(
     *,
     subtract: bool = True,
     beside: "PairPlan | None" = None,
+    levels: tuple[str, ...] = _LEVELS,
 ) -> PairPlan:
     """The cheapest reading of a period's pairs per set (`_cover`): quarters, months and weeks
     inside it whole, the rest as finer buckets or customers' rows of days, or a bucket less
@@ -607,10 +607,11 @@ def pair_plan(
     counts. Without `subtract` every part is added (sums of floats: never a difference).
     `beside`: a plan read in the same statement (each row read once for both): its buckets
     cost this one nothing, so that e.g. a settled part ending where the live month begins
-    reads its quarter less that month rather than the quarter's other months."""
+    reads its quarter less that month rather than the quarter's other months. `levels`: the
+    buckets the source holds, coarsest first (a subset of quarter, month, week)."""
     shared = beside.parts if beside else ()
     free = frozenset((kind, first) for _sign, kind, first, _last in shared)
-    return PairPlan(tuple(_cover(date_from, date_to, today, 0, subtract, free)[1]))
+    return PairPlan(tuple(_cover(date_from, date_to, today, levels, subtract, free)[1]))
 
 
 PairCounts = dict[tuple[int, int, float, float], int]

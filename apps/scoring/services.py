@@ -18,7 +18,7 @@ mean of their normalised answers to the touchpoint's dimension items.
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -430,13 +430,13 @@ _SET_COLUMNS = "organization_id, questionnaire_id, touchpoint_id, attribute_set_
 _BUCKETS = ((PairSpan.WEEK, _week), (PairSpan.MONTH, _month), (PairSpan.QUARTER, _quarter))
 
 
-def _per_span(source: str, key: str, sums: str) -> str:
-    """`source`'s daily rows summed per week, month and quarter (`span`, `start`): grouped by
-    `key` and the bucket, `sums` the summed columns."""
+def _per_span(source: str, key: str, sums: str, buckets: Iterable[Any] = _BUCKETS) -> str:
+    """`source`'s daily rows summed per week, month and quarter (`span`, `start`; or per the
+    `buckets` given): grouped by `key` and the bucket, `sums` the summed columns."""
     return " UNION ALL ".join(
         f"SELECT {key}, '{span}' AS span, {bucket('day')} AS start, {sums}, "  # noqa: S608
         f"MAX(journey_id) AS journey_id FROM {source} GROUP BY {key}, {bucket('day')}"
-        for span, bucket in _BUCKETS
+        for span, bucket in buckets
     )
 
 
@@ -492,13 +492,20 @@ _ITEM_ROWS = (
 )
 
 
-def _item_spans(source: str) -> str:
-    """item_spans: the customers' item counts per set (`source`'s rows per item key and day,
-    both audiences) per week, month and quarter, as ItemSpanCount holds them."""
+def _item_spans() -> str:
+    """item_spans: the customers' item counts per set and month, as ItemSpanCount holds them,
+    straight from `counted` (a batch's or a rescoring's answers per item, set, day and value).
+    Months only: each bucket kept costs the batch an upsert of its item rows (weeks and
+    quarters too took the drain from 27% to 23% of the baseline's rate)."""
+    customers = (
+        f"(SELECT c.organization_id, c.questionnaire_id, i.key AS item_key, "  # noqa: S608
+        f'c.attribute_set_id, c.day, i.scale_lo, i.scale_hi, c.value, c.n AS "count", '
+        f"c.journey_id FROM counted c JOIN {_ITEM} i ON i.id = c.item_id "
+        f"WHERE c.audience = '{_CUSTOMER}') customer_items"
+    )
+    months = [(span, bucket) for span, bucket in _BUCKETS if span == PairSpan.MONTH]
     parts = _per_span(
-        f"(SELECT * FROM {source} WHERE audience = '{_CUSTOMER}') customer_items",  # noqa: S608
-        _ITEM_SPAN_COLUMNS,
-        'CAST(SUM("count") AS bigint) AS "count"',
+        customers, _ITEM_SPAN_COLUMNS, 'CAST(SUM("count") AS bigint) AS "count"', months
     )
     return f"item_spans AS ({parts})"
 
@@ -584,9 +591,9 @@ _SET_SPANS_INSERT = (
 
 def _aggregate(cursor: Any, scope: _Scope) -> None:
     """Add the responses in scope to the aggregates: ItemDayCount, RespondentScore and
-    TouchpointDayAggregate per attribute set, the touchpoint moments and the customers' item
-    counts per set and week, month or quarter (TouchpointSpanAggregate, ItemSpanCount), the
-    importance pairs per set and month, week or quarter
+    TouchpointDayAggregate per attribute set, the touchpoint moments per set and week, month or
+    quarter (TouchpointSpanAggregate), the customers' item counts per set and month
+    (ItemSpanCount), the importance pairs per set and month, week or quarter
     (ImportancePairSetMonthCount, ImportancePairSetSpanCount), and the rollups over the sets
     (ItemDayTotal, TouchpointDayTotal, ImportancePairDayCount and ImportancePairSpanCount).
 
@@ -605,8 +612,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
                 f"WITH {ctes}, {_ITEM_COUNTS}, "
                 f"item_days AS ({_ITEM_DAYS_INSERT} RETURNING 1), "
                 f"item_totals AS ({_ITEM_TOTALS_INSERT} RETURNING 1), "
-                f"{_ITEM_ROWS}, {_item_spans('item_rows')}, "
-                f"item_span_counts AS ({_ITEM_SPANS_INSERT} RETURNING 1), "
+                f"{_item_spans()}, item_span_counts AS ({_ITEM_SPANS_INSERT} RETURNING 1), "
                 f"{_RESPONDENT_CTES}, respondents AS ({_RESPONDENTS_INSERT} RETURNING 1), "
                 f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
                 f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), "
@@ -621,8 +627,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
     for insert in (_ITEM_DAYS_INSERT, _ITEM_TOTALS_INSERT):
         cursor.execute(f"WITH {ctes}, {_ITEM_COUNTS} {insert}", params)
     cursor.execute(
-        f"WITH {ctes}, {_ITEM_COUNTS}, {_ITEM_ROWS}, {_item_spans('item_rows')} "
-        f"{_ITEM_SPANS_INSERT}",
+        f"WITH {ctes}, {_ITEM_COUNTS}, {_item_spans()} {_ITEM_SPANS_INSERT}",
         params,
     )
     cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
@@ -648,7 +653,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
 # came out the same, which after a correct incremental history is all of them.
 
 _REBUILD_ROWS = (
-    f"{_ITEM_ROWS}, {_item_spans('item_rows')}, "  # noqa: S608
+    f"{_ITEM_ROWS}, {_item_spans()}, "  # noqa: S608
     f'item_total_rows AS (SELECT {_ITEM_TOTAL_KEY}, SUM("count") AS "count", '
     f"MAX(journey_id) AS journey_id FROM item_rows GROUP BY {_ITEM_TOTAL_KEY}), "
     # Read twice (its diff and the pairs): inlined, not copied into a CTE's store.

@@ -852,7 +852,7 @@ def test_the_migration_backfills_the_item_counts_the_pipeline_keeps(data):
     import importlib
 
     backfill = importlib.import_module(
-        "apps.scoring.migrations.0006_item_counts_per_set_and_week_month_quarter"
+        "apps.scoring.migrations.0006_item_counts_per_set_and_month"
     ).backfill_sql
     spans = ItemSpanCount.objects.for_organization(data.org)
 
@@ -865,7 +865,7 @@ def test_the_migration_backfills_the_item_counts_the_pipeline_keeps(data):
         )  # fmt: skip
 
     written = stored()
-    assert {row[4] for row in written} == {"week", "month", "quarter"}
+    assert {row[4] for row in written} == {"month"}
     spans.delete()
     with connection.cursor() as cursor:
         for statement in backfill(connection.vendor):

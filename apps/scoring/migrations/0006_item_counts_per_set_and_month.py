@@ -16,11 +16,11 @@ KEY = "organization_id, questionnaire_id, item_key, attribute_set_id, scale_lo, 
 
 
 def backfill_sql(vendor: str) -> list[str]:
-    """The customers' item counts of what is stored already per set and week, month or quarter,
-    from their daily counts, as the pipeline counts them: no rescoring needed after the
-    upgrade. A bucket's rows are written together, as the batches write them."""
+    """The customers' item counts of what is stored already per set and month, from their daily
+    counts, as the pipeline counts them: no rescoring needed after the upgrade. A month's rows
+    are written together, as the batches write them."""
     statements = []
-    for span in ("week", "month", "quarter"):
+    for span in ("month",):
         bucket = BUCKETS[vendor][span]
         statements.append(
             f'INSERT INTO scoring_itemspancount ({KEY}, journey_id, span, start, "count") '  # noqa: S608 - fixed names
