@@ -759,8 +759,12 @@ def test_pair_plan_counts_every_day_of_the_period_once_and_no_other():
         end = selectors.settled_end(ReportFilter(date_from, date_to), today)
         live = selectors.pair_plan(max(date_from, end + timedelta(days=1)), date_to, today=today)
         settled = selectors.pair_plan(date_from, end, today=today, beside=live)
+        # ...and from months and days only (ItemSpanCount's buckets).
+        months = selectors.pair_plan(date_from, date_to, today=today, levels=("month",))
+        assert {kind for _sign, kind, _first, _last in months.parts} <= {"month", "days"}
         for plan, period in ((whole, (date_from, date_to)), (live, (end + timedelta(days=1),
-                             date_to)), (settled, (date_from, end))):  # fmt: skip
+                             date_to)), (settled, (date_from, end)),
+                             (months, (date_from, date_to))):  # fmt: skip
             for day in days:
                 seen = sum(sign for sign, _kind, first, last in plan.parts if first <= day <= last)
                 inside = max(date_from, period[0]) <= day <= period[1]
