@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connections
 from django.db.models import (
     BigIntegerField,
     CharField,
@@ -55,11 +54,11 @@ from .selectors import (
     customer_moment_parts,
     pair_counts_by_set,
     pair_plan,
+    read_union,
     spearman_from_counts,
     staff_data,
     state_of,
     state_text,
-    union_all,
     unit_cells,
 )
 
@@ -310,22 +309,18 @@ def _customer_moments(
             organization, journey, report_filter, [plan], set_ids, touchpoint_id__in=touchpoint_ids
         )
     ]
-    if not parts:
-        return []
-    compound, params = union_all(parts, columns)
     touchpoints = Touchpoint._meta.db_table
     states = ScoringState._meta.db_table
-    with connections[parts[0].db].cursor() as cursor:
-        cursor.execute(
-            # The ORM's compiled parts and fixed names; every value is a parameter.
-            f"SELECT m.attribute_set_id, m.touchpoint_id, t.importance, m.audience, "  # noqa: S608
-            f"SUM(m.n), SUM(m.total), SUM(m.total_sq), (SELECT s.version FROM {states} s "
-            f"WHERE s.organization_id = %s AND s.journey_id = %s) "
-            f"FROM ({compound}) m "
-            f"JOIN {touchpoints} t ON t.id = m.touchpoint_id GROUP BY 1, 2, 3, 4",
-            [organization.pk, journey.pk, *params],
-        )
-        return cursor.fetchall()
+    return read_union(
+        parts,
+        columns,
+        # Fixed names; every value is a parameter.
+        f"SELECT m.attribute_set_id, m.touchpoint_id, t.importance, m.audience, "  # noqa: S608
+        f"SUM(m.n), SUM(m.total), SUM(m.total_sq), (SELECT s.version FROM {states} s "
+        f"WHERE s.organization_id = %s AND s.journey_id = %s) "
+        f"FROM ({{union}}) m JOIN {touchpoints} t ON t.id = m.touchpoint_id GROUP BY 1, 2, 3, 4",
+        [organization.pk, journey.pk],
+    )
 
 
 def journey_comparison(

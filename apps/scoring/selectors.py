@@ -267,78 +267,44 @@ def _set_item_counts(
     the edges (ItemDayCount), each added or subtracted as its part, so that its rows stop
     growing with the days once the sets' months hold every value.
 
-    With `settled_version` (the journey's ScoringState.settled_version) the part of the period
-    up to `settled_end` is cached under it, grouped (a few hundred counts at most), across new
-    batches of today's answers, as `pair_counts_by_set` does for the importance pairs: only the
-    rest is read again (in the same statement when both are read), nothing for a settled
-    period once cached."""
+    With `settled_version` the part of the period up to `settled_end` is cached under it,
+    grouped (a few hundred counts at most), as the importance pairs are (`_settled_split`)."""
     if not set_ids:
         return {}
-    today = organization_today(organization)
-    end = settled_end(report_filter, today)
-    settled: dict[tuple[Any, ...], int] | None = None
-    cache_key = None
-    live = (report_filter.date_from, report_filter.date_to)
-    if settled_version is not None and report_filter.date_from <= end:
-        digest = hashlib.sha256(
-            json.dumps(
-                [sorted(set_ids), report_filter.questionnaire_id, sorted(keys),
-                 str(report_filter.date_from), str(end)]
-            ).encode()
-        ).hexdigest()[:32]  # fmt: skip
-        cache_key = (
-            f"scoring:settled-items:v2:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
-        )
-        settled = cache.get(cache_key)
-        live = (end + timedelta(days=1), report_filter.date_to)
     # ItemSpanCount holds months only (what the batch can afford to keep: see its model).
     months = ("month",)
-    live_plan = pair_plan(live[0], live[1], today, levels=months) if live[0] <= live[1] else None
-    settled_plan = (
-        pair_plan(report_filter.date_from, end, today, beside=live_plan, levels=months)
-        if cache_key is not None and settled is None
-        else None
-    )
-    if settled_plan is None and not (live_plan and live_plan.parts):
-        return dict(settled or {})
-    plans = (settled_plan, live_plan)
-    sources: list[tuple[QuerySet[Any], Conditions]] = [
-        (ItemSpanCount.objects.for_organization(organization), span_conditions(months)),
-        (
-            ItemDayCount.objects.for_organization(organization).filter(audience="customer"),
-            {"days": day_condition},
-        ),
-    ]
-    parts = [
-        rows.annotate(**_plan_weights(plans, conditions, F("count")))
-        for rows, conditions in plan_parts(
-            plans,
-            sources,
-            journey=journey,
-            attribute_set_id__in=set_ids,
-            item_key__in=keys,
-            **_questionnaire(report_filter),
+
+    def key(period: tuple[date, date]) -> str:
+        what = [sorted(set_ids), report_filter.questionnaire_id, sorted(keys), *period]
+        return _settled_key("items:v2", organization, journey, settled_version or 0, what)
+
+    def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
+        sources: list[tuple[QuerySet[Any], Conditions]] = [
+            (ItemSpanCount.objects.for_organization(organization), span_conditions(months)),
+            (
+                ItemDayCount.objects.for_organization(organization).filter(audience="customer"),
+                {"days": day_condition},
+            ),
+        ]
+        parts = [
+            rows.annotate(**_plan_weights(plans, conditions, F("count")))
+            for rows, conditions in plan_parts(
+                plans,
+                sources,
+                journey=journey,
+                attribute_set_id__in=set_ids,
+                item_key__in=keys,
+                **_questionnaire(report_filter),
+            )
+        ]
+        return read_union(
+            parts,
+            ("item_key", "scale_lo", "scale_hi", "value", "pair_settled", "pair_live"),
+            "SELECT item_key, scale_lo, scale_hi, value, SUM(pair_settled), SUM(pair_live) "
+            "FROM ({union}) items GROUP BY 1, 2, 3, 4",
         )
-    ]
-    compound, params = union_all(
-        parts, ("item_key", "scale_lo", "scale_hi", "value", "pair_settled", "pair_live")
-    )
-    with connections[parts[0].db].cursor() as cursor:
-        cursor.execute(
-            # The ORM's compiled parts and fixed names; every value is a parameter.
-            f"SELECT item_key, scale_lo, scale_hi, value, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
-            f"FROM ({compound}) items GROUP BY 1, 2, 3, 4",
-            params,
-        )
-        rows = cursor.fetchall()
-    if settled_plan is not None:
-        settled = {tuple(row[:4]): int(row[4]) for row in rows if row[4]}
-        cache.set(cache_key, settled, IMPORTANCE_CACHE_SECONDS)
-    total = dict(settled or {})
-    for *cell, _, answers in rows:
-        if answers:
-            total[tuple(cell)] = total.get(tuple(cell), 0) + int(answers)
-    return total
+
+    return _settled_split(organization, report_filter, settled_version, key, read, levels=months)
 
 
 def _touchpoint_cells(
@@ -396,19 +362,12 @@ def _set_touchpoint_rows(
             organization, journey, report_filter, plans, set_ids
         )
     ]
-    if not parts:
-        return []
-    compound, params = union_all(
-        parts, ("touchpoint_id", "audience", "earlier", "n", "total", "total_sq")
+    return read_union(
+        parts,
+        ("touchpoint_id", "audience", "earlier", "n", "total", "total_sq"),
+        "SELECT touchpoint_id, audience, earlier, SUM(n), SUM(total), SUM(total_sq) "
+        "FROM ({union}) m GROUP BY 1, 2, 3",
     )
-    with connections[parts[0].db].cursor() as cursor:
-        cursor.execute(
-            # The ORM's compiled parts and fixed names; every value is a parameter.
-            f"SELECT touchpoint_id, audience, earlier, SUM(n), SUM(total), SUM(total_sq) "  # noqa: S608
-            f"FROM ({compound}) m GROUP BY 1, 2, 3",
-            params,
-        )
-        return cursor.fetchall()
 
 
 def customer_moment_parts(
@@ -679,6 +638,23 @@ def union_all(parts: list[QuerySet[Any]], columns: Iterable[str]) -> tuple[str, 
     return " UNION ALL ".join(statements), params
 
 
+def read_union(
+    parts: list[QuerySet[Any]],
+    columns: Iterable[str],
+    select: str,
+    params_before: Iterable[Any] = (),
+) -> list[tuple[Any, ...]]:
+    """The rows of `select`, a statement of fixed names reading `{union}`: the parts' `columns`
+    as one compound SELECT (`union_all`), every value a parameter (`params_before` those of
+    `select` before it). Plain tuples, as they come: no ORM converters. None for no parts."""
+    if not parts:
+        return []
+    compound, params = union_all(parts, columns)
+    with connections[parts[0].db].cursor() as cursor:
+        cursor.execute(select.replace("{union}", compound), [*params_before, *params])
+        return cursor.fetchall()
+
+
 def _plan_weights(
     plans: tuple[PairPlan | None, PairPlan | None],
     kinds: Conditions,
@@ -768,20 +744,90 @@ def _pair_rows(
 
 
 def _settled_key(
+    kind: str, organization: Organization, journey: Journey, settled_version: int, what: Any
+) -> str:
+    """The cache key of a settled part (`_settled_split`): `kind` names the read, `what` (JSON)
+    everything else its rows depend on (sets, questionnaire, period...)."""
+    digest = hashlib.sha256(json.dumps(what, default=str).encode()).hexdigest()[:32]
+    return f"scoring:settled-{kind}:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
+
+
+def _pairs_key(
     organization: Organization,
     journey: Journey,
     report_filter: ReportFilter,
     set_ids: list[int],
-    period: tuple[date, date],
     settled_version: int,
+    period: tuple[date, date],
     groups: dict[int, int] | None = None,
 ) -> str:
     what: list[Any] = sorted(groups.items()) if groups else sorted(set_ids)
-    digest = hashlib.sha256(
-        json.dumps([what, report_filter.questionnaire_id, *map(str, period)]).encode()
-    ).hexdigest()[:32]
-    kind = "by-group" if groups else "v1"
-    return f"scoring:settled-pairs:{kind}:{organization.pk}:{journey.pk}:{settled_version}:{digest}"
+    return _settled_key(
+        "pairs:by-group" if groups else "pairs:v1",
+        organization,
+        journey,
+        settled_version,
+        [what, report_filter.questionnaire_id, *period],
+    )
+
+
+def _settled_split(
+    organization: Organization,
+    report_filter: ReportFilter,
+    settled_version: int | None,
+    key: Callable[[tuple[date, date]], str],
+    read: Callable[[tuple[PairPlan | None, PairPlan | None]], list[tuple[Any, ...]]],
+    *,
+    levels: tuple[str, ...] = _LEVELS,
+    fallback: Callable[[tuple[date, date]], dict[tuple[Any, ...], int] | None] | None = None,
+) -> dict[tuple[Any, ...], int]:
+    """cell -> count in the filter's period, from the rows `read` gives for two plans (the
+    settled part's and the live part's, either absent; `pair_plan` over `levels`), each row
+    (*cell, its count in the settled part, in the live part), a cell once.
+
+    With `settled_version` (the journey's ScoringState.settled_version, which every change to a
+    day before the organisation's today bumps) the part of the period up to `settled_end` is
+    cached under it (`key` of that part, or `fallback` when it gives one), across new batches
+    of today's answers, and only the rest is read; when both are read, in one statement, the
+    settled part planned beside the live one (`pair_plan`'s `beside`: the month the live part
+    reads anyway makes e.g. a quarter less that month cheaper than the quarter's other
+    months). Without it the whole period is read each time."""
+    today = organization_today(organization)
+    end = settled_end(report_filter, today)
+    settled: dict[tuple[Any, ...], int] | None = None
+    cache_key = None
+    live = (report_filter.date_from, report_filter.date_to)
+    if settled_version is not None and report_filter.date_from <= end:
+        period = (report_filter.date_from, end)
+        cache_key = key(period)
+        settled = cache.get(cache_key)
+        if settled is None and fallback is not None:
+            settled = fallback(period)
+        live = (end + timedelta(days=1), report_filter.date_to)
+    live_plan = pair_plan(*live, today, levels=levels) if live[0] <= live[1] else None
+    settled_plan = (
+        pair_plan(report_filter.date_from, end, today, beside=live_plan, levels=levels)
+        if cache_key is not None and settled is None
+        else None
+    )
+    # (A settled part always has days up to yesterday to read; a live part after today none.)
+    if settled_plan is None and not (live_plan and live_plan.parts):
+        return dict(settled or {})
+    # Plain tuples, as they come (no ORM converters: tens of thousands of rows at 10M answers).
+    # Every part's count is a count (never negative): a cell is in a part's dict when that part
+    # holds it, and a sum of parts is never 0 for a cell they hold.
+    rows = read((settled_plan, live_plan))
+    if settled_plan is not None:
+        settled = {row[:-2]: row[-2] for row in rows if row[-2]}
+        cache.set(cache_key, settled, IMPORTANCE_CACHE_SECONDS)
+        return {row[:-2]: row[-2] + row[-1] for row in rows if row[-2] or row[-1]}
+    if not settled:
+        return {row[:-2]: row[-1] for row in rows if row[-1]}
+    total = dict(settled)
+    for row in rows:
+        if row[-1]:
+            total[row[:-2]] = total.get(row[:-2], 0) + row[-1]
+    return total
 
 
 def settled_end(report_filter: ReportFilter, today: date) -> date:
@@ -818,66 +864,36 @@ def pair_counts_by_set(
     `groups` (each of `set_ids` -> a group number): counted per group instead of per set, the
     sets' pairs summed in the database (a comparison's values: fewer rows to read back).
 
-    `settled_version` (the journey's ScoringState.settled_version, which every change to a day
-    before the organisation's today bumps): the part of the period up to `settled_end` (days
-    before yesterday only) is then cached under it, across new batches of today's answers, and
-    only the rest is read. Without it the whole period is read each time. When both parts are
-    read, the settled one is planned beside the live one (`pair_plan`'s `beside`): the month
-    the live part reads anyway makes e.g. its quarter less that month cheaper than the
-    quarter's other months."""
+    `settled_version`: the part of the period up to `settled_end` is cached under it
+    (`_settled_split`); a grouped read folds the same sets' cached pairs per set when it has
+    none of its own."""
     if not set_ids:
         return {}
-    today = organization_today(organization)
-    end = settled_end(report_filter, today)
-    settled: PairCounts | None = None
-    key = None
-    live = (report_filter.date_from, report_filter.date_to)
-    if settled_version is not None and report_filter.date_from <= end:
-        period = (report_filter.date_from, end)
-        key = _settled_key(
-            organization, journey, report_filter, set_ids, period, settled_version, groups
+
+    def key(period: tuple[date, date], groups: dict[int, int] | None = groups) -> str:
+        return _pairs_key(
+            organization, journey, report_filter, set_ids, settled_version or 0, period, groups
         )
-        settled = cache.get(key)
-        if settled is None and groups:
-            # The same sets' pairs counted per set (a segment filter's read has them cached).
-            by_set = cache.get(
-                _settled_key(organization, journey, report_filter, set_ids, period, settled_version)
-            )
-            if by_set is not None:
-                settled = defaultdict(int)
-                for (set_id, tp_id, score, outcome), n in by_set.items():
-                    settled[(groups[set_id], tp_id, score, outcome)] += n
-                settled = dict(settled)
-        live = (end + timedelta(days=1), report_filter.date_to)
-    live_plan = pair_plan(live[0], live[1], today) if live[0] <= live[1] else None
-    settled_plan = (
-        pair_plan(report_filter.date_from, end, today, beside=live_plan)
-        if key is not None and settled is None
-        else None
-    )
-    # (A settled part always has days up to yesterday to read; a live part after today none.)
-    if settled_plan is None and not (live_plan and live_plan.parts):
-        return dict(settled or {})
-    sql, params, db = _pair_rows(
-        organization, journey, report_filter, set_ids, (settled_plan, live_plan), groups
-    )
-    with connections[db].cursor() as cursor:
-        cursor.execute(sql, params)
-        # Plain tuples, as they come (no ORM converters: tens of thousands of rows at 10M
-        # answers). Every part's count is a count (never negative): a cell is in a part's
-        # dict when that part holds it, and a sum of parts is never 0 for a cell they hold.
-        rows = cursor.fetchall()
-    if settled_plan is not None:
-        settled = {(a, b, c, d): n for a, b, c, d, n, _ in rows if n}
-        cache.set(key, settled, IMPORTANCE_CACHE_SECONDS)
-        return {(a, b, c, d): n + m for a, b, c, d, n, m in rows if n or m}
-    if not settled:
-        return {(a, b, c, d): m for a, b, c, d, _, m in rows if m}
-    total = dict(settled)
-    for a, b, c, d, _, m in rows:
-        if m:
-            total[(a, b, c, d)] = total.get((a, b, c, d), 0) + m
-    return total
+
+    def by_set(period: tuple[date, date]) -> PairCounts | None:
+        """The same sets' pairs counted per set (a segment filter's read has them cached)."""
+        if not groups:
+            return None
+        counted = cache.get(key(period, None))
+        if counted is None:
+            return None
+        summed: PairCounts = defaultdict(int)
+        for (set_id, tp_id, score, outcome), n in counted.items():
+            summed[(groups[set_id], tp_id, score, outcome)] += n
+        return dict(summed)
+
+    def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
+        sql, params, db = _pair_rows(organization, journey, report_filter, set_ids, plans, groups)
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    return _settled_split(organization, report_filter, settled_version, key, read, fallback=by_set)
 
 
 def _pair_totals(
@@ -909,17 +925,13 @@ def _pair_totals(
             plans, sources, journey=journey, **_questionnaire(report_filter)
         )
     ]
-    if not parts:
-        return []
-    compound, params = union_all(parts, (*columns, "pair_settled"))
-    with connections[parts[0].db].cursor() as cursor:
-        cursor.execute(
-            # The ORM's compiled parts and fixed names; every value is a parameter.
-            f"SELECT pair_tp, pair_score, pair_outcome, SUM(pair_settled) "  # noqa: S608
-            f"FROM ({compound}) pairs GROUP BY 1, 2, 3",
-            params,
-        )
-        return [row for row in cursor.fetchall() if row[3]]
+    rows = read_union(
+        parts,
+        (*columns, "pair_settled"),
+        "SELECT pair_tp, pair_score, pair_outcome, SUM(pair_settled) "
+        "FROM ({union}) pairs GROUP BY 1, 2, 3",
+    )
+    return [row for row in rows if row[3]]
 
 
 def scoring_version(*, organization: Organization, journey: Journey) -> int:
