@@ -126,6 +126,8 @@ class JourneyDashboard(DashboardBase):
         staff = scoring.staff_data(
             organization=self.organization, journey=journey, state=choices.state
         )
+        compare = request.GET.get("compare", "")
+        compare = compare if compare in choices.values and compare not in flt.attributes else ""
         report = scoring.gap_report(
             organization=self.organization,
             journey=journey,
@@ -133,6 +135,8 @@ class JourneyDashboard(DashboardBase):
             with_trend=True,
             known_sets=choices.sets,
             staff=staff,
+            # Its importance read grouped as the comparison's: that one's then comes cached.
+            importance_groups=comparison.compared_groups(choices, flt, compare),
         )
         nps = next((row for row in report.outcomes if row.item_key == "nps"), None)
         previous_nps = (
@@ -146,7 +150,6 @@ class JourneyDashboard(DashboardBase):
             if nps is not None
             else None
         )
-        compare = request.GET.get("compare", "")
         unit = request.GET.get("unit", "")
         compared = comparison.journey_comparison(
             organization=self.organization,
@@ -154,7 +157,7 @@ class JourneyDashboard(DashboardBase):
             report=report,
             report_filter=flt,
             choices=choices,
-            compare=compare if compare in choices.values and compare not in flt.attributes else "",
+            compare=compare,
             unit=unit if unit in choices.values else "",
             staff=staff,
         )

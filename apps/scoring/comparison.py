@@ -217,6 +217,27 @@ def narrowed(report_filter: ReportFilter, attribute: str, value: str) -> ReportF
     )
 
 
+def compared_groups(
+    choices: SegmentChoices, report_filter: ReportFilter, compare: str
+) -> dict[int, int] | None:
+    """Each attribute set the comparison by `compare` reads importance pairs of -> the place of
+    its value in `choices.values[compare]`, under a segment filter every set the filter selects
+    (-1: one without a compared value, read for nothing but the filter's own importance). The
+    report's derived importance reads its sets grouped so (`selectors.derived_importance`'s
+    `groups`), and the comparison's read of the same groups then comes from the settled part
+    that read has cached. None: no comparison, or no segment filter (the report reads the
+    pairs over all sets then, and nothing is shared)."""
+    values = choices.values.get(compare, []) if compare else []
+    if not values or not report_filter.attributes:
+        return None
+    place = {value: index for index, value in enumerate(values)}
+    return {
+        pk: place.get(str(attrs[compare]), -1) if compare in attrs else -1
+        for pk, attrs in choices.sets.items()
+        if report_filter.matches(attrs)
+    }
+
+
 def _importance_key(
     organization: Organization, journey: Journey, version: int, report_filter: ReportFilter
 ) -> str:
@@ -232,12 +253,14 @@ def _segment_importance(
     versions: tuple[int, int],
     filters: dict[str, ReportFilter],
     set_ids: dict[str, list[int]],
+    groups: dict[int, int] | None = None,
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
     arrives; the values not cached are read together in one query, summed per value in the
     database, whose settled days are cached until they change (`selectors.pair_counts_by_set`;
-    `versions`: the journey's version and settled version)."""
+    `versions`: the journey's version and settled version). `groups`: `compared_groups`, the
+    values' places in `filters` (read so when every value is missing)."""
     if not filters:
         return {}
     version, settled_version = versions
@@ -255,8 +278,12 @@ def _segment_importance(
     )
     if missing:
         # The pairs summed per value in the database (a set has one value of the compared
-        # attribute, so the values' sets do not overlap).
-        groups = {pk: index for index, value in enumerate(missing) for pk in set_ids[value]}
+        # attribute, so the values' sets do not overlap): all the values' as the report has
+        # read them when it can (`compared_groups`), else the missing values'.
+        values = list(filters)
+        if groups is None or len(missing) < len(values):
+            place = {value: index for index, value in enumerate(values)}
+            groups = {pk: place[value] for value in missing for pk in set_ids[value]}
         counts = pair_counts_by_set(
             organization=organization,
             journey=journey,
@@ -266,7 +293,8 @@ def _segment_importance(
             groups=groups,
         )
         for (index, tp_id, score, outcome), pairs in counts.items():
-            tables[missing[index]][tp_id][(score, outcome)] = pairs
+            if index >= 0 and values[index] in missing:
+                tables[values[index]][tp_id][(score, outcome)] = pairs
     fresh = {}
     for value in filters:
         if value in result:
@@ -401,6 +429,7 @@ def journey_comparison(
         (scoring_version, staff.settled_version),
         filters if cells else {},
         segment_sets,
+        compared_groups(choices, report_filter, compare),
     )
     segments = []
     for value in values:

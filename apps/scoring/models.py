@@ -90,7 +90,14 @@ class ItemDayCount(TenantModel):
                 name="item_day_count_key",
             )
         ]
-        indexes = [models.Index(fields=["journey", "day"], name="item_day_count_journey_day")]
+        # A read names its audience and items (a segment's customers, the previous period's
+        # NPS alone, the employees' blocks): they lead, so it reads only their rows of the days.
+        indexes = [
+            models.Index(
+                fields=["journey", "audience", "item_key", "day"],
+                name="item_day_count_journey_item",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.audience}:{self.item_key}@{self.day}={self.value}x{self.count}"
@@ -396,7 +403,11 @@ class ItemSpanCount(TenantModel):
                 name="item_span_count_key",
             )
         ]
-        indexes = [models.Index(fields=["journey", "span", "start"], name="item_span_journey")]
+        indexes = [
+            models.Index(
+                fields=["journey", "item_key", "span", "start"], name="item_span_journey_item"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_key}@{self.span} {self.start} {self.value}: {self.count}"

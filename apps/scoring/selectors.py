@@ -779,7 +779,6 @@ def _settled_split(
     read: Callable[[tuple[PairPlan | None, PairPlan | None]], list[tuple[Any, ...]]],
     *,
     levels: tuple[str, ...] = _LEVELS,
-    fallback: Callable[[tuple[date, date]], dict[tuple[Any, ...], int] | None] | None = None,
 ) -> dict[tuple[Any, ...], int]:
     """cell -> count in the filter's period, from the rows `read` gives for two plans (the
     settled part's and the live part's, either absent; `pair_plan` over `levels`), each row
@@ -787,11 +786,11 @@ def _settled_split(
 
     With `settled_version` (the journey's ScoringState.settled_version, which every change to a
     day before the organisation's today bumps) the part of the period up to `settled_end` is
-    cached under it (`key` of that part, or `fallback` when it gives one), across new batches
-    of today's answers, and only the rest is read; when both are read, in one statement, the
-    settled part planned beside the live one (`pair_plan`'s `beside`: the month the live part
-    reads anyway makes e.g. a quarter less that month cheaper than the quarter's other
-    months). Without it the whole period is read each time."""
+    cached under it (`key` of that part), across new batches of today's answers, and only the
+    rest is read; when both are read, in one statement, the settled part planned beside the
+    live one (`pair_plan`'s `beside`: the month the live part reads anyway makes e.g. a
+    quarter less that month cheaper than the quarter's other months). Without it the whole
+    period is read each time."""
     today = organization_today(organization)
     end = settled_end(report_filter, today)
     settled: dict[tuple[Any, ...], int] | None = None
@@ -801,8 +800,6 @@ def _settled_split(
         period = (report_filter.date_from, end)
         cache_key = key(period)
         settled = cache.get(cache_key)
-        if settled is None and fallback is not None:
-            settled = fallback(period)
         live = (end + timedelta(days=1), report_filter.date_to)
     live_plan = pair_plan(*live, today, levels=levels) if live[0] <= live[1] else None
     settled_plan = (
@@ -862,30 +859,18 @@ def pair_counts_by_set(
     plus at most three days of customers' rows at each edge of the period (none after today).
 
     `groups` (each of `set_ids` -> a group number): counted per group instead of per set, the
-    sets' pairs summed in the database (a comparison's values: fewer rows to read back).
+    sets' pairs summed in the database (a comparison's values, or a segment filter's sets all
+    in one: fewer rows to read back, to hold and to cache).
 
     `settled_version`: the part of the period up to `settled_end` is cached under it
-    (`_settled_split`); a grouped read folds the same sets' cached pairs per set when it has
-    none of its own."""
+    (`_settled_split`), per grouping."""
     if not set_ids:
         return {}
 
-    def key(period: tuple[date, date], groups: dict[int, int] | None = groups) -> str:
+    def key(period: tuple[date, date]) -> str:
         return _pairs_key(
             organization, journey, report_filter, set_ids, settled_version or 0, period, groups
         )
-
-    def by_set(period: tuple[date, date]) -> PairCounts | None:
-        """The same sets' pairs counted per set (a segment filter's read has them cached)."""
-        if not groups:
-            return None
-        counted = cache.get(key(period, None))
-        if counted is None:
-            return None
-        summed: PairCounts = defaultdict(int)
-        for (set_id, tp_id, score, outcome), n in counted.items():
-            summed[(groups[set_id], tp_id, score, outcome)] += n
-        return dict(summed)
 
     def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
         sql, params, db = _pair_rows(organization, journey, report_filter, set_ids, plans, groups)
@@ -893,7 +878,7 @@ def pair_counts_by_set(
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    return _settled_split(organization, report_filter, settled_version, key, read, fallback=by_set)
+    return _settled_split(organization, report_filter, settled_version, key, read)
 
 
 def _pair_totals(
@@ -959,15 +944,20 @@ def derived_importance(
     set_ids: list[int] | None,
     version: int | None = None,
     settled_version: int | None = None,
+    groups: dict[int, int] | None = None,
 ) -> dict[int, tuple[float | None, int]]:
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
     answer under the filter (SCORING.md section 6). `version`: the journey's scoring version
     when the caller has read it already (else one query more).
 
     One grouped query by (touchpoint, score, outcome): the pairs arrive as counts of distinct
-    values, ready for ranking. Without a segment filter it reads their daily counts
-    (ImportancePairDayCount), whose size does not grow with the customers; a segment filter
-    reads those of its sets (`pair_counts_by_set`). Cached until the journey's ScoringState
+    values, ready for ranking. Without a segment filter it reads their counts over the sets
+    (`_pair_totals`), whose size does not grow with the customers; a segment filter reads
+    those of its sets (`pair_counts_by_set`), summed over the sets in the database (a few
+    hundred cells a touchpoint, where the sets' own ran to tens of thousands at 10M answers).
+    `groups` (each of `set_ids` -> a group): summed per group there instead, then here, as a
+    comparison on the same page groups them (`comparison.compared_groups`), whose read then
+    comes from the settled pairs this one has cached. Cached until the journey's ScoringState
     version changes, that is until new data arrives.
     """
     if version is None:
@@ -979,14 +969,17 @@ def derived_importance(
     if set_ids is None:
         rows = _pair_totals(organization, journey, report_filter)
     else:
+        if groups is None or set(groups) != set(set_ids):
+            groups = dict.fromkeys(set_ids, 0)
         rows = [
             (tp_id, score, outcome, pairs)
-            for (_set_id, tp_id, score, outcome), pairs in pair_counts_by_set(
+            for (_group, tp_id, score, outcome), pairs in pair_counts_by_set(
                 organization=organization,
                 journey=journey,
                 report_filter=report_filter,
                 set_ids=set_ids,
                 settled_version=settled_version,
+                groups=groups,
             ).items()
         ]
     tables: dict[int, dict[tuple[float, float], int]] = defaultdict(lambda: defaultdict(int))
@@ -1261,6 +1254,7 @@ def gap_report_input(
     with_trend: bool = False,
     known_sets: dict[int, dict[str, Any]] | None = None,
     staff: StaffData | None = None,
+    importance_groups: dict[int, int] | None = None,
 ) -> GapReportInput:
     shape = journey_shape(
         organization=organization, journey=journey, questionnaire_id=report_filter.questionnaire_id
@@ -1283,6 +1277,7 @@ def gap_report_input(
         set_ids=set_ids,
         version=staff.version,
         settled_version=staff.settled_version,
+        groups=importance_groups,
     )
     staff_touchpoints, staff_items, withheld = staff.report_cells(
         report_filter, [tp.id for tp in shape.touchpoints], shape.item_keys
@@ -1312,13 +1307,14 @@ def gap_report(
     with_trend: bool = False,
     known_sets: dict[int, dict[str, Any]] | None = None,
     staff: StaffData | None = None,
+    importance_groups: dict[int, int] | None = None,
 ) -> GapReport:
     """The gap report of SCORING.md for a journey under a filter, from the aggregates:
     five queries (the journey's shape, `staff_data` with the scoring version, customers' item
     counts and moments; six with segment attributes unless `known_sets` holds every attribute
     set of the organisation, see `attribute_set_ids`; four when the caller passes `staff`), one
     more when importance is not cached. Employee figures follow the differencing rule
-    (apps.scoring.anonymity)."""
+    (apps.scoring.anonymity). `importance_groups`: see `derived_importance`'s `groups`."""
     return build_gap_report(
         gap_report_input(
             organization=organization,
@@ -1327,6 +1323,7 @@ def gap_report(
             with_trend=with_trend,
             known_sets=known_sets,
             staff=staff,
+            importance_groups=importance_groups,
         )
     )
 

@@ -178,34 +178,74 @@ def test_pairs_counted_per_group_are_the_sets_pairs_summed(
             assert read() == expected
 
 
-def test_a_grouped_read_folds_the_sets_cached_settled_pairs(
+def test_the_reports_importance_read_grouped_as_the_comparison_serves_it(
     org, scoring_journey, response_store, django_assert_num_queries
 ):
-    """The sets' settled pairs a segment filter's read has cached (counted per set) serve a
-    comparison of the same sets: no second read of the settled part."""
+    """Under a segment filter the report's derived importance reads its sets' pairs grouped as a
+    comparison on the same page groups them (`comparison.compared_groups`): the comparison's
+    read of the settled part then comes from the cache, and both equal the customers' own
+    pairs (the filter's summed over the sets, each value's over its own)."""
     from django.core.cache import cache
 
+    from apps.scoring import comparison
+
     today = organization_today(org)
-    response_store.add_many(_rows(scoring_journey, [today - timedelta(days=d) for d in
-                                                    (50, 60, 70)], 30))  # fmt: skip
-    responses_process(organization_id=org.pk)
-    sets = sorted(AttributeSet.objects.for_organization(org).values_list("pk", flat=True))
-    flt = ReportFilter(today - timedelta(days=89), today - timedelta(days=40))
-    cache.clear()
-    by_set = _read(org, scoring_journey, flt, sets)
-    assert by_set == _raw(org, flt, sets)
-    groups = {sets[0]: 1, sets[1]: 0}
-    version = _settled(org, scoring_journey)
-    with django_assert_num_queries(0):  # the whole period is settled, and cached per set
-        grouped = selectors.pair_counts_by_set(
-            organization=org,
-            journey=scoring_journey,
-            report_filter=flt,
-            set_ids=sets,
-            settled_version=version,
-            groups=groups,
+    t1 = scoring_journey.touchpoints_in_order[0]
+    days = [today - timedelta(days=d) for d in (50, 60, 70)]
+    rows = [
+        ResponseRow(
+            "customer",
+            {rating_key(t1, "ease"): 1 + (i * 3) % 5, "nps": (i * 7) % 11},
+            segment={
+                "region": ("north", "south", "east")[i % 3],
+                "channel": ("web", "shop")[i % 2],
+            },
+            day=days[i % len(days)],
         )
-    assert grouped == _grouped(by_set, groups)
+        for i in range(60)
+    ]
+    response_store.add_many(rows)
+    responses_process(organization_id=org.pk)
+    flt = ReportFilter(today - timedelta(days=89), today - timedelta(days=40), {"channel": ["web"]})
+    choices = comparison.segment_choices(organization=org, journey=scoring_journey)
+    groups = comparison.compared_groups(choices, flt, "region")
+    web = sorted(pk for pk, attrs in choices.sets.items() if attrs.get("channel") == "web")
+    assert groups is not None and sorted(groups) == web and len(web) == 3
+    assert comparison.compared_groups(choices, flt, "") is None
+    assert (
+        comparison.compared_groups(choices, ReportFilter(flt.date_from, flt.date_to), "region")
+        is None
+    )
+
+    state = ScoringState.objects.for_organization(org).get(journey=scoring_journey)
+    cache.clear()
+    report = selectors.derived_importance(
+        organization=org, journey=scoring_journey, report_filter=flt, set_ids=web,
+        version=state.version, settled_version=state.settled_version, groups=groups,
+    )  # fmt: skip
+    filters = {
+        region: comparison.narrowed(flt, "region", region) for region in choices.values["region"]
+    }
+    value_sets = {
+        region: [pk for pk, attrs in choices.sets.items() if f.matches(attrs)]
+        for region, f in filters.items()
+    }
+    with django_assert_num_queries(0):  # the whole period is settled and cached as grouped
+        compared = comparison._segment_importance(
+            org, scoring_journey, (state.version, state.settled_version), filters, value_sets,
+            groups,
+        )  # fmt: skip
+
+    def own(set_ids):
+        tables: dict = {}
+        for (_set, tp_id, score, outcome), n in _raw(org, flt, set_ids).items():
+            table = tables.setdefault(tp_id, Counter())
+            table[(score, outcome)] += n
+        return {tp_id: selectors.spearman_from_counts(table) for tp_id, table in tables.items()}
+
+    assert report == own(web) and report[t1.pk][1] == 30
+    for region, set_ids in value_sets.items():
+        assert compared[region] == own(set_ids) and compared[region][t1.pk][1] == 10
 
 
 def test_the_settled_part_ends_before_the_month_of_yesterday():
