@@ -225,10 +225,11 @@ def compared_groups(
     (-1: one without a compared value, read for nothing but the filter's own importance). The
     report's derived importance reads its sets grouped so (`selectors.derived_importance`'s
     `groups`), and the comparison's read of the same groups then comes from the settled part
-    that read has cached. None: no comparison, or no segment filter (the report reads the
-    pairs over all sets then, and nothing is shared)."""
+    that read has cached. None: no comparison, no segment filter (the report reads the pairs
+    over all sets then, and nothing is shared), or `compare` one of the filter's attributes
+    (its values' sets are not the filter's)."""
     values = choices.values.get(compare, []) if compare else []
-    if not values or not report_filter.attributes:
+    if not values or not report_filter.attributes or compare in report_filter.attributes:
         return None
     place = {value: index for index, value in enumerate(values)}
     return {
@@ -278,12 +279,15 @@ def _segment_importance(
     )
     if missing:
         # The pairs summed per value in the database (a set has one value of the compared
-        # attribute, so the values' sets do not overlap): all the values' as the report has
-        # read them when it can (`compared_groups`), else the missing values'.
+        # attribute, so the values' sets do not overlap): as the report has read them
+        # (`compared_groups`: every value's, and the filter's sets without one as -1) when
+        # those groups give each missing value exactly its own sets and no value is cached,
+        # else the missing values' own.
         values = list(filters)
-        if groups is None or len(missing) < len(values):
-            place = {value: index for index, value in enumerate(values)}
-            groups = {pk: place[value] for value in missing for pk in set_ids[value]}
+        place = {value: index for index, value in enumerate(values)}
+        own = {pk: place[value] for value in missing for pk in set_ids[value]}
+        if groups is None or {pk: i for pk, i in groups.items() if i >= 0} != own:
+            groups = own
         counts = pair_counts_by_set(
             organization=organization,
             journey=journey,

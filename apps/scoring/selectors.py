@@ -864,6 +864,10 @@ def pair_counts_by_set(
 
     `settled_version`: the part of the period up to `settled_end` is cached under it
     (`_settled_split`), per grouping."""
+    if groups is not None:  # the rows read: the sets in both (the key names them all)
+        wanted = set(set_ids)
+        groups = {pk: group for pk, group in groups.items() if pk in wanted}
+        set_ids = sorted(groups)
     if not set_ids:
         return {}
 
