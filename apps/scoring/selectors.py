@@ -643,15 +643,19 @@ def read_union(
     columns: Iterable[str],
     select: str,
     params_before: Iterable[Any] = (),
+    params_after: Iterable[Any] = (),
 ) -> list[tuple[Any, ...]]:
     """The rows of `select`, a statement of fixed names reading `{union}`: the parts' `columns`
-    as one compound SELECT (`union_all`), every value a parameter (`params_before` those of
-    `select` before it). Plain tuples, as they come: no ORM converters. None for no parts."""
+    as one compound SELECT (`union_all`), every value a parameter (`params_before` and
+    `params_after` those of `select` around it). Plain tuples, as they come: no ORM
+    converters. None for no parts."""
     if not parts:
         return []
     compound, params = union_all(parts, columns)
     with connections[parts[0].db].cursor() as cursor:
-        cursor.execute(select.replace("{union}", compound), [*params_before, *params])
+        cursor.execute(
+            select.replace("{union}", compound), [*params_before, *params, *params_after]
+        )
         return cursor.fetchall()
 
 
@@ -684,9 +688,9 @@ def _pair_rows(
     set_ids: list[int],
     plans: tuple[PairPlan | None, PairPlan | None],
     groups: dict[int, int] | None,
-) -> tuple[str, list[Any], str]:
-    """One statement (its SQL, parameters and database) for two plans (the settled part's
-    and the live part's, either absent): the monthly counts, the weekly and quarterly ones and
+) -> list[tuple[Any, ...]]:
+    """The rows of one statement for two plans (the settled part's and the live part's, either
+    absent): the monthly counts, the weekly and quarterly ones and
     the customers' RespondentScore rows of the days their parts name, side by side (UNION ALL,
     each row weighted by its plan: a bucket's count or a day's 1, signed as its part), summed
     per (set, touchpoint, score, outcome) in one grouping, so that a cell comes back once with
@@ -726,20 +730,19 @@ def _pair_rows(
             **_questionnaire(report_filter),
         )
     ]
-    compound, params = union_all(parts, (*columns, "pair_settled", "pair_live"))
-    pairs = f"({compound}) pairs"
-    key = "pair_set"
+    pairs, key, grouped = "({union}) pairs", "pair_set", []
     if groups:
         pairs += " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
         pairs += " ON grouped.column1 = pairs.pair_set"
-        params.extend(value for item in sorted(groups.items()) for value in item)
+        grouped = [value for item in sorted(groups.items()) for value in item]
         key = "grouped.column2"
-    return (
-        # The ORM's compiled parts and fixed names; every value is a parameter.
+    return read_union(
+        parts,
+        (*columns, "pair_settled", "pair_live"),
+        # Fixed names; every value is a parameter.
         f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
         f"FROM {pairs} GROUP BY 1, 2, 3, 4",
-        params,
-        parts[0].db,
+        params_after=grouped,
     )
 
 
@@ -877,10 +880,7 @@ def pair_counts_by_set(
         )
 
     def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
-        sql, params, db = _pair_rows(organization, journey, report_filter, set_ids, plans, groups)
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+        return _pair_rows(organization, journey, report_filter, set_ids, plans, groups)
 
     return _settled_split(organization, report_filter, settled_version, key, read)
 
