@@ -181,6 +181,7 @@ _TABLES = (
     "scoring_itemdaytotal", "scoring_touchpointdaytotal", "scoring_importancepairdaycount",
     "scoring_importancepairsetmonthcount", "scoring_importancepairsetspancount",
     "scoring_importancepairspancount", "scoring_touchpointspanaggregate", "scoring_itemspancount",
+    "scoring_importancepairvaluespancount",
 )  # fmt: skip
 
 
@@ -314,6 +315,11 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
         # touchpoint moments per set and week, month or quarter (scoring/0005).
         for statement in importlib.import_module(
             "apps.scoring.migrations.0005_pairs_and_moments_per_week_month_and_quarter"
+        ).backfill_sql("postgresql"):
+            cursor.execute(statement)
+        # ...and the pairs per attribute value and month or quarter, from the sets' (scoring/0008).
+        for statement in importlib.import_module(
+            "apps.scoring.migrations.0008_importance_pairs_per_attribute_value"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
         # ...and the customers' item counts per set and month (scoring/0006).

@@ -60,6 +60,7 @@ from .selectors import (
     state_of,
     state_text,
     unit_cells,
+    value_slices,
 )
 
 # Declared importance of a touchpoint without aggregates under the filter: it is not counted
@@ -255,13 +256,17 @@ def _segment_importance(
     filters: dict[str, ReportFilter],
     set_ids: dict[str, list[int]],
     groups: dict[int, int] | None = None,
+    compared: tuple[str, dict[int, dict[str, Any]]] | None = None,
 ) -> dict[str, dict[int, tuple[float | None, int]]]:
     """Value -> derived importance of its narrowed filter (as `selectors.derived_importance`
     computes it). Cached per value and journey ScoringState version, that is until new data
     arrives; the values not cached are read together in one query, summed per value in the
     database, whose settled days are cached until they change (`selectors.pair_counts_by_set`;
     `versions`: the journey's version and settled version). `groups`: `compared_groups`, the
-    values' places in `filters` (read so when every value is missing)."""
+    values' places in `filters` (read so when every value is missing). `compared`: the compared
+    attribute and the organisation's attribute sets (id -> values): given, the values' months
+    and quarters come from the attribute's pairs per value when those are exactly the values'
+    sets' (`selectors.value_slices`: no segment filter besides)."""
     if not filters:
         return {}
     version, settled_version = versions
@@ -295,6 +300,7 @@ def _segment_importance(
             set_ids=sorted(groups),
             settled_version=settled_version,
             groups=groups,
+            values=value_slices(compared[1], groups, compared[0]) if compared else None,
         )
         for (index, tp_id, score, outcome), pairs in counts.items():
             if index >= 0 and values[index] in missing:
@@ -434,6 +440,7 @@ def journey_comparison(
         filters if cells else {},
         segment_sets,
         compared_groups(choices, report_filter, compare),
+        (compare, choices.sets),
     )
     segments = []
     for value in values:

@@ -498,6 +498,66 @@ class ImportancePairSetSpanCount(TenantModel):
         )
 
 
+# The longest attribute name and value ImportancePairValueSpanCount holds (segment values come
+# from links and contact lists, cut to 100 characters; anything longer is read per set).
+VALUE_SLICE_NAME_MAX = 100
+VALUE_SLICE_VALUE_MAX = 200
+
+
+class ImportancePairValueSpanCount(TenantModel):
+    """The importance pairs per attribute set of ImportancePairSetMonthCount (months) and
+    ImportancePairSetSpanCount (quarters) summed per value of each attribute of the sets: the
+    pairs of all customers whose segment has `attribute` = `value`. A segment filter on one
+    attribute, or a comparison of one attribute's values, reads its months and quarters here
+    (`selectors.pair_counts_by_set`'s `values`): a touchpoint's pairs per value and bucket take
+    at most as many rows as its scores and outcomes have pairs of values, where the same
+    customers' pairs per set take that many rows per set (bench/dashboard_read.py at 10M
+    answers: "channel web", 25 sets, read ~14k rows a quarter per set and ~900 here). Weeks and
+    days stay per set. Only string values no longer than VALUE_SLICE_VALUE_MAX (as the pipeline
+    stores every segment) of names no longer than VALUE_SLICE_NAME_MAX are held."""
+
+    organization = _derived("organizations.Organization")
+    journey = _derived("journeys.Journey")
+    questionnaire = _derived("surveys.Questionnaire")
+    touchpoint = _derived("journeys.Touchpoint")
+    attribute = models.CharField(max_length=VALUE_SLICE_NAME_MAX)
+    value = models.CharField(max_length=VALUE_SLICE_VALUE_MAX)
+    span = models.CharField(max_length=8, choices=PairSpan.choices)  # month or quarter
+    start = models.DateField()
+    score = models.FloatField()
+    outcome = models.FloatField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "organization",
+                    "questionnaire",
+                    "touchpoint",
+                    "attribute",
+                    "value",
+                    "span",
+                    "start",
+                    "score",
+                    "outcome",
+                ],
+                name="importance_pair_value_span_key",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["journey", "attribute", "span", "start"], name="pair_value_journey_span"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"tp{self.touchpoint_id}@{self.span} {self.start} {self.attribute}={self.value} "
+            f"({self.score}, {self.outcome})x{self.count}"
+        )
+
+
 class ScoringState(TenantModel):
     """Per journey: a counter bumped by every batch that changes its aggregates, so that
     cached derived figures (importance) know when new data has arrived."""

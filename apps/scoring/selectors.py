@@ -9,7 +9,7 @@ employee figure leaves through it.
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from math import fsum, sqrt
@@ -52,11 +52,14 @@ from .figures import (
 )
 from .filters import ReportFilter, organization_today
 from .models import (
+    VALUE_SLICE_NAME_MAX,
+    VALUE_SLICE_VALUE_MAX,
     AttributeSet,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    ImportancePairValueSpanCount,
     ItemDayCount,
     ItemDayTotal,
     ItemSpanCount,
@@ -474,6 +477,10 @@ def _next_month(day: date) -> date:
 # quarter ~30k), where the choice matters. A bucket's rows per set stop growing once its pairs
 # are all seen; a day's customers never do.
 _BUCKET_COST = {"quarter": 4, "month": 3, "week": 2}
+# ...and when the months and quarters come from the pairs per attribute value
+# (ImportancePairValueSpanCount: a value's bucket ~900 rows at 10M answers, the sets' week
+# ~16k, a day's customers ~8k).
+_VALUE_BUCKET_COST = {"quarter": 1, "month": 1, "week": 2}
 _LEVELS = ("quarter", "month", "week")
 
 
@@ -510,13 +517,14 @@ def _cover(
     levels: tuple[str, ...],
     subtract: bool = True,
     free: frozenset[tuple[str, date]] = frozenset(),
+    costs: Mapping[str, int] = _BUCKET_COST,
 ) -> tuple[int, list[Any]]:
     """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `levels[0]`,
     the finer `levels`, then days: a bucket inside the period whole; one it covers in part
     either by its part inside (finer) or, when `subtract`, whole less its parts outside
     (finer), whichever costs less. Days after `today` hold no answers: they cost nothing and
     need no subtracting. Buckets in `free` ((kind, first day)) are read anyway, for another
-    plan: they cost nothing."""
+    plan: they cost nothing. `costs`: what a bucket of each kind costs, in days."""
     last = min(last, today)
     if first > last:
         return 0, []
@@ -527,21 +535,21 @@ def _cover(
     start = first
     while start <= last:
         bucket_first, bucket_last = _bucket(kind, start)
-        bucket_cost = 0 if (kind, bucket_first) in free else _BUCKET_COST[kind]
+        bucket_cost = 0 if (kind, bucket_first) in free else costs[kind]
         inside = (start, min(last, bucket_last))
         if inside[0] == bucket_first and inside[1] >= min(bucket_last, today):
             cost += bucket_cost
             parts.append((1, kind, bucket_first, bucket_last))
         elif not subtract:
-            inside_cost, inside_parts = _cover(*inside, today, finer, False, free)
+            inside_cost, inside_parts = _cover(*inside, today, finer, False, free, costs)
             cost += inside_cost
             parts.extend(inside_parts)
         else:
-            by_parts = _cover(*inside, today, finer, True, free)
+            by_parts = _cover(*inside, today, finer, True, free, costs)
             whole_cost, whole = bucket_cost, [(1, kind, bucket_first, bucket_last)]
             for outside in ((bucket_first, inside[0] - timedelta(days=1)),
                             (inside[1] + timedelta(days=1), bucket_last)):  # fmt: skip
-                outside_cost, outside_parts = _cover(*outside, today, finer, True, free)
+                outside_cost, outside_parts = _cover(*outside, today, finer, True, free, costs)
                 whole_cost += outside_cost
                 whole.extend((-sign, k, a, b) for sign, k, a, b in outside_parts)
             chosen = by_parts if by_parts[0] <= whole_cost else (whole_cost, whole)
@@ -559,6 +567,7 @@ def pair_plan(
     subtract: bool = True,
     beside: "PairPlan | None" = None,
     levels: tuple[str, ...] = _LEVELS,
+    costs: Mapping[str, int] = _BUCKET_COST,
 ) -> PairPlan:
     """The cheapest reading of a period's pairs per set (`_cover`): quarters, months and weeks
     inside it whole, the rest as finer buckets or customers' rows of days, or a bucket less
@@ -567,10 +576,11 @@ def pair_plan(
     `beside`: a plan read in the same statement (each row read once for both): its buckets
     cost this one nothing, so that e.g. a settled part ending where the live month begins
     reads its quarter less that month rather than the quarter's other months. `levels`: the
-    buckets the source holds, coarsest first (a subset of quarter, month, week)."""
+    buckets the source holds, coarsest first (a subset of quarter, month, week). `costs`:
+    what a bucket of each kind costs its source, in days of customers' rows."""
     shared = beside.parts if beside else ()
     free = frozenset((kind, first) for _sign, kind, first, _last in shared)
-    return PairPlan(tuple(_cover(date_from, date_to, today, levels, subtract, free)[1]))
+    return PairPlan(tuple(_cover(date_from, date_to, today, levels, subtract, free, costs)[1]))
 
 
 PairCounts = dict[tuple[int, int, float, float], int]
@@ -681,6 +691,37 @@ def _plan_weights(
     return weights
 
 
+_PAIR_COLUMNS = ("pair_set", "pair_tp", "pair_score", "pair_outcome")
+
+# A read of pairs per attribute value (`value_slices`): the attribute, each value -> its group.
+ValueGroups = tuple[str, dict[str, int]]
+
+
+def value_slices(
+    sets: Mapping[int, Mapping[str, Any]],
+    groups: Mapping[int, int],
+    attribute: str,
+) -> ValueGroups | None:
+    """(attribute, value -> group) when `attribute`'s pairs per value
+    (ImportancePairValueSpanCount) give exactly the pairs of the sets `groups` names, grouped
+    so: each of them has a value of `attribute` the table holds (a string within its bounds),
+    the sets of one value share a group, and no other set of `sets` (the organisation's, id ->
+    values) has one of those values. None otherwise (read per set)."""
+    if len(attribute) > VALUE_SLICE_NAME_MAX:
+        return None
+    by_value: dict[str, int] = {}
+    for pk, group in groups.items():
+        value = sets.get(pk, {}).get(attribute)
+        if not isinstance(value, str) or len(value) > VALUE_SLICE_VALUE_MAX:
+            return None
+        if by_value.setdefault(value, group) != group:
+            return None
+    for pk, values in sets.items():
+        if pk not in groups and values.get(attribute) in by_value:
+            return None
+    return (attribute, by_value) if by_value else None
+
+
 def _pair_rows(
     organization: Organization,
     journey: Journey,
@@ -688,6 +729,7 @@ def _pair_rows(
     set_ids: list[int],
     plans: tuple[PairPlan | None, PairPlan | None],
     groups: dict[int, int] | None,
+    values: "ValueGroups | None" = None,
 ) -> list[tuple[Any, ...]]:
     """The rows of one statement for two plans (the settled part's and the live part's, either
     absent): the monthly counts, the weekly and quarterly ones and
@@ -697,48 +739,93 @@ def _pair_rows(
     both plans' pairs and a row both plans read is read once. With `groups` (set -> group),
     summed per group instead of per set (a VALUES list joined on the set: portable to SQLite,
     and one hash lookup a row where a CASE over the sets would compare each row with every
-    set)."""
-    columns = {
-        "pair_set": F("attribute_set_id"),
-        "pair_tp": F("touchpoint_id"),
-        "pair_score": F("score"),
-        "pair_outcome": F("outcome"),
-    }
+    set).
+
+    With `values` (`value_slices`: the sets grouped as their values of one attribute are), the
+    months and quarters come from that attribute's pairs per value
+    (ImportancePairValueSpanCount), joined on the value to its group, and only the weeks and
+    days from the sets'."""
+    sources_of = (F("attribute_set_id"), F("touchpoint_id"), F("score"), F("outcome"))
+    columns: dict[str, Any] = dict(zip(_PAIR_COLUMNS, sources_of, strict=True))
+    if values is not None:
+        columns = {"pair_value": Cast(Value(None), output_field=CharField()), **columns}
     respondents = RespondentScore.objects.for_organization(organization)
     sources: list[tuple[QuerySet[Any], Conditions]] = [
         (
-            ImportancePairSetMonthCount.objects.for_organization(organization),
-            {"month": lambda first, _last: Q(month=first)},
-        ),
-        (
             ImportancePairSetSpanCount.objects.for_organization(organization),
-            span_conditions(("week", "quarter")),
+            span_conditions(("week",) if values else ("week", "quarter")),
         ),
         (respondents.filter(outcome__isnull=False), {"days": day_condition}),
     ]
-    parts = [
-        rows.annotate(
-            **columns,
-            # A bucket's count; a customer's own row counts 1.
-            **_plan_weights(plans, conditions, Value(1) if "days" in conditions else F("count")),
+    if values is None:
+        sources.insert(
+            0,
+            (
+                ImportancePairSetMonthCount.objects.for_organization(organization),
+                {"month": lambda first, _last: Q(month=first)},
+            ),
         )
+
+    def weighted(
+        rows: QuerySet[Any], conditions: Conditions, columns: dict[str, Any]
+    ) -> QuerySet[Any]:
+        # A bucket's count; a customer's own row counts 1.
+        weight = Value(1) if "days" in conditions else F("count")
+        return rows.annotate(**columns, **_plan_weights(plans, conditions, weight))
+
+    questionnaire = _questionnaire(report_filter)
+    parts = [
+        weighted(rows, conditions, columns)
         for rows, conditions in plan_parts(
-            plans,
-            sources,
-            journey=journey,
-            attribute_set_id__in=set_ids,
-            **_questionnaire(report_filter),
+            plans, sources, journey=journey, attribute_set_id__in=set_ids, **questionnaire
         )
     ]
     pairs, key, grouped = "({union}) pairs", "pair_set", []
-    if groups:
+    if values is not None:
+        attribute, value_groups = values
+        by_value = {
+            **columns,
+            "pair_value": F("value"),
+            # Typed: a read of whole months and quarters has no set part to type it.
+            "pair_set": Cast(Value(None), output_field=IntegerField()),
+        }
+        parts += [
+            weighted(rows, conditions, by_value)
+            for rows, conditions in plan_parts(
+                plans,
+                [
+                    (
+                        ImportancePairValueSpanCount.objects.for_organization(organization),
+                        span_conditions(("month", "quarter")),
+                    )
+                ],
+                journey=journey,
+                attribute=attribute,
+                value__in=sorted(value_groups),
+                **questionnaire,
+            )
+        ]
+        groups = groups or {}
+        pairs += " LEFT JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
+        pairs += " ON grouped.column1 = pairs.pair_set"
+        pairs += " LEFT JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(value_groups))
+        pairs += ") valued ON valued.column1 = pairs.pair_value"
+        grouped = [
+            value
+            for item in (*sorted(groups.items()), *sorted(value_groups.items()))
+            for value in item
+        ]
+        key = "COALESCE(grouped.column2, valued.column2)"
+    elif groups:
         pairs += " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
         pairs += " ON grouped.column1 = pairs.pair_set"
         grouped = [value for item in sorted(groups.items()) for value in item]
         key = "grouped.column2"
     return read_union(
         parts,
-        (*columns, "pair_settled", "pair_live"),
+        ("pair_value", *_PAIR_COLUMNS, "pair_settled", "pair_live")
+        if values is not None
+        else (*_PAIR_COLUMNS, "pair_settled", "pair_live"),
         # Fixed names; every value is a parameter.
         f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
         f"FROM {pairs} GROUP BY 1, 2, 3, 4",
@@ -782,6 +869,7 @@ def _settled_split(
     read: Callable[[tuple[PairPlan | None, PairPlan | None]], list[tuple[Any, ...]]],
     *,
     levels: tuple[str, ...] = _LEVELS,
+    costs: Mapping[str, int] = _BUCKET_COST,
 ) -> dict[tuple[Any, ...], int]:
     """cell -> count in the filter's period, from the rows `read` gives for two plans (the
     settled part's and the live part's, either absent; `pair_plan` over `levels`), each row
@@ -804,9 +892,9 @@ def _settled_split(
         cache_key = key(period)
         settled = cache.get(cache_key)
         live = (end + timedelta(days=1), report_filter.date_to)
-    live_plan = pair_plan(*live, today, levels=levels) if live[0] <= live[1] else None
+    live_plan = pair_plan(*live, today, levels=levels, costs=costs) if live[0] <= live[1] else None
     settled_plan = (
-        pair_plan(report_filter.date_from, end, today, beside=live_plan, levels=levels)
+        pair_plan(report_filter.date_from, end, today, beside=live_plan, levels=levels, costs=costs)
         if cache_key is not None and settled is None
         else None
     )
@@ -850,6 +938,7 @@ def pair_counts_by_set(
     set_ids: list[int],
     settled_version: int | None = None,
     groups: dict[int, int] | None = None,
+    values: ValueGroups | None = None,
 ) -> PairCounts:
     """(attribute set, touchpoint, score, outcome) -> how many customers of the sets gave that
     touchpoint score with that outcome in the filter's period: one query, the counts per set of
@@ -865,12 +954,19 @@ def pair_counts_by_set(
     sets' pairs summed in the database (a comparison's values, or a segment filter's sets all
     in one: fewer rows to read back, to hold and to cache).
 
+    `values` (`value_slices` of `groups`): the same counts, their months and quarters read per
+    value of one attribute (ImportancePairValueSpanCount) rather than per set.
+
     `settled_version`: the part of the period up to `settled_end` is cached under it
-    (`_settled_split`), per grouping."""
+    (`_settled_split`), per grouping (whichever way it was read)."""
     if groups is not None:  # the rows read: the sets in both (the key names them all)
         wanted = set(set_ids)
-        groups = {pk: group for pk, group in groups.items() if pk in wanted}
-        set_ids = sorted(groups)
+        restricted = {pk: group for pk, group in groups.items() if pk in wanted}
+        if len(restricted) < len(groups):
+            values = None  # the values' sets are no longer all read
+        groups, set_ids = restricted, sorted(restricted)
+    else:
+        values = None
     if not set_ids:
         return {}
 
@@ -880,9 +976,10 @@ def pair_counts_by_set(
         )
 
     def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
-        return _pair_rows(organization, journey, report_filter, set_ids, plans, groups)
+        return _pair_rows(organization, journey, report_filter, set_ids, plans, groups, values)
 
-    return _settled_split(organization, report_filter, settled_version, key, read)
+    costs = _VALUE_BUCKET_COST if values else _BUCKET_COST
+    return _settled_split(organization, report_filter, settled_version, key, read, costs=costs)
 
 
 def _pair_totals(
@@ -949,6 +1046,7 @@ def derived_importance(
     version: int | None = None,
     settled_version: int | None = None,
     groups: dict[int, int] | None = None,
+    sets: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[int, tuple[float | None, int]]:
     """Touchpoint -> (Spearman rho, pairs) of customers' touchpoint score against their outcome
     answer under the filter (SCORING.md section 6). `version`: the journey's scoring version
@@ -961,8 +1059,10 @@ def derived_importance(
     hundred cells a touchpoint, where the sets' own ran to tens of thousands at 10M answers).
     `groups` (each of `set_ids` -> a group): summed per group there instead, then here, as a
     comparison on the same page groups them (`comparison.compared_groups`), whose read then
-    comes from the settled pairs this one has cached. Cached until the journey's ScoringState
-    version changes, that is until new data arrives.
+    comes from the settled pairs this one has cached. `sets` (the organisation's attribute
+    sets, id -> values): given, a filter on one attribute reads its months and quarters from
+    that attribute's pairs per value (`value_slices`). Cached until the journey's
+    ScoringState version changes, that is until new data arrives.
     """
     if version is None:
         version = scoring_version(organization=organization, journey=journey)
@@ -975,6 +1075,9 @@ def derived_importance(
     else:
         if groups is None or set(groups) != set(set_ids):
             groups = dict.fromkeys(set_ids, 0)
+        values = None
+        if sets is not None and len(report_filter.attributes) == 1:
+            values = value_slices(sets, groups, next(iter(report_filter.attributes)))
         rows = [
             (tp_id, score, outcome, pairs)
             for (_group, tp_id, score, outcome), pairs in pair_counts_by_set(
@@ -984,6 +1087,7 @@ def derived_importance(
                 set_ids=set_ids,
                 settled_version=settled_version,
                 groups=groups,
+                values=values,
             ).items()
         ]
     tables: dict[int, dict[tuple[float, float], int]] = defaultdict(lambda: defaultdict(int))
@@ -1265,6 +1369,10 @@ def gap_report_input(
     )
     if staff is None:
         staff = staff_data(organization=organization, journey=journey)
+    if known_sets is None and report_filter.attributes:  # as `attribute_set_ids` would read
+        known_sets = dict(
+            AttributeSet.objects.for_organization(organization).values_list("pk", "values")
+        )
     set_ids = attribute_set_ids(
         organization=organization, report_filter=report_filter, known_sets=known_sets
     )
@@ -1282,6 +1390,7 @@ def gap_report_input(
         version=staff.version,
         settled_version=staff.settled_version,
         groups=importance_groups,
+        sets=known_sets,
     )
     staff_touchpoints, staff_items, withheld = staff.report_cells(
         report_filter, [tp.id for tp in shape.touchpoints], shape.item_keys

@@ -44,11 +44,14 @@ from apps.webhooks.services import webhooks_emit_responses
 
 from .filters import today_in
 from .models import (
+    VALUE_SLICE_NAME_MAX,
+    VALUE_SLICE_VALUE_MAX,
     AttributeSet,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    ImportancePairValueSpanCount,
     ItemDayCount,
     ItemDayTotal,
     ItemSpanCount,
@@ -92,6 +95,7 @@ _PAIRS = ImportancePairDayCount._meta.db_table
 _SET_PAIRS = ImportancePairSetMonthCount._meta.db_table
 _SET_SPANS = ImportancePairSetSpanCount._meta.db_table
 _SPANS = ImportancePairSpanCount._meta.db_table
+_VALUE_SPANS = ImportancePairValueSpanCount._meta.db_table
 _TOUCHPOINT_SPANS = TouchpointSpanAggregate._meta.db_table
 _ITEM_SPANS = ItemSpanCount._meta.db_table
 _STATE = ScoringState._meta.db_table
@@ -314,6 +318,10 @@ _SET_SPAN_KEY = (
     "organization_id, questionnaire_id, touchpoint_id, attribute_set_id, span, start, score, "
     "outcome"
 )
+_VALUE_SPAN_KEY = (
+    "organization_id, questionnaire_id, touchpoint_id, attribute, value, span, start, score, "
+    "outcome"
+)
 
 # Counts per raw value per (questionnaire, item key, audience, attribute set, day, scale):
 # first per item (narrow keys), then per key (twins and versions share keys). Rows go in key
@@ -464,7 +472,39 @@ def _set_pair_ctes(materialize: str) -> str:
         f'outcome, "count", journey_id FROM set_week_rows UNION ALL '
         f"SELECT {_SET_COLUMNS}, '{PairSpan.QUARTER}', {quarter}, score, outcome, "
         f'CAST(SUM("count") AS bigint), MAX(journey_id) FROM set_pair_rows '
-        f"GROUP BY {_SET_COLUMNS}, {quarter}, score, outcome)"
+        f"GROUP BY {_SET_COLUMNS}, {quarter}, score, outcome), "
+        f"{_value_pair_ctes(materialize)}"
+    )
+
+
+def _value_pair_ctes(materialize: str) -> str:
+    """value_month_rows (set_pair_rows summed per value of each attribute of the sets: string
+    values within ImportancePairValueSpanCount's bounds) and value_span_rows (those months and
+    their quarters, as ImportancePairValueSpanCount holds them)."""
+    if connection.vendor == "postgresql":
+        values = (
+            "CROSS JOIN LATERAL jsonb_each(s.\"values\") a WHERE jsonb_typeof(a.value) = 'string'"
+        )
+        value = "(a.value #>> '{}')"
+    else:
+        values = "JOIN json_each(s.\"values\") a WHERE a.type = 'text'"
+        value = "a.value"
+    columns = "organization_id, questionnaire_id, touchpoint_id, attribute, value"
+    quarter = _quarter("start")
+    return (
+        f"value_month_rows AS {materialize}(SELECT r.organization_id, r.questionnaire_id, "  # noqa: S608
+        f"r.touchpoint_id, a.key AS attribute, {value} AS value, r.month AS start, r.score, "
+        f'r.outcome, CAST(SUM(r."count") AS bigint) AS "count", MAX(r.journey_id) AS journey_id '
+        f"FROM set_pair_rows r JOIN {_ATTRIBUTE_SET} s ON s.id = r.attribute_set_id {values} "
+        f"AND length(a.key) <= {VALUE_SLICE_NAME_MAX} "
+        f"AND length({value}) <= {VALUE_SLICE_VALUE_MAX} "
+        f"GROUP BY r.organization_id, r.questionnaire_id, r.touchpoint_id, a.key, {value}, "
+        f"r.month, r.score, r.outcome), "
+        f"value_span_rows AS (SELECT {columns}, '{PairSpan.MONTH}' AS span, start, score, "
+        f'outcome, "count", journey_id FROM value_month_rows UNION ALL '
+        f"SELECT {columns}, '{PairSpan.QUARTER}', {quarter}, score, outcome, "
+        f'CAST(SUM("count") AS bigint), MAX(journey_id) FROM value_month_rows '
+        f"GROUP BY {columns}, {quarter}, score, outcome)"
     )
 
 
@@ -580,6 +620,13 @@ _SPANS_INSERT = (
     f"ORDER BY {_SPAN_KEY} "
     f'ON CONFLICT ({_SPAN_KEY}) DO UPDATE SET "count" = {_SPANS}."count" + excluded."count"'
 )
+_VALUE_SPANS_INSERT = (
+    f'INSERT INTO {_VALUE_SPANS} ({_VALUE_SPAN_KEY}, "count", journey_id) '  # noqa: S608
+    f'SELECT {_VALUE_SPAN_KEY}, "count", journey_id FROM value_span_rows WHERE true '
+    f"ORDER BY {_VALUE_SPAN_KEY} "
+    f'ON CONFLICT ({_VALUE_SPAN_KEY}) DO UPDATE SET "count" = {_VALUE_SPANS}."count" + '
+    f'excluded."count"'
+)
 _SET_SPANS_INSERT = (
     f'INSERT INTO {_SET_SPANS} ({_SET_SPAN_KEY}, "count", journey_id) '  # noqa: S608
     f'SELECT {_SET_SPAN_KEY}, "count", journey_id FROM set_span_rows WHERE true '
@@ -617,6 +664,7 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
                 f"{_pair_ctes()}, pairs AS ({_PAIRS_INSERT} RETURNING 1), "
                 f"set_pairs AS ({_SET_PAIRS_INSERT} RETURNING 1), "
                 f"set_spans AS ({_SET_SPANS_INSERT} RETURNING 1), "
+                f"value_spans AS ({_VALUE_SPANS_INSERT} RETURNING 1), "
                 f"spans AS ({_SPANS_INSERT} RETURNING 1), {_MOMENTS}, {_moment_spans()}, "
                 f"touchpoint_spans AS ({_TOUCHPOINT_SPANS_INSERT} RETURNING 1), "
                 f"touchpoint_days AS ({_TOUCHPOINT_DAYS_INSERT} RETURNING 1) "
@@ -631,7 +679,13 @@ def _aggregate(cursor: Any, scope: _Scope) -> None:
         params,
     )
     cursor.execute(f"WITH {ctes}, {_RESPONDENT_CTES} {_RESPONDENTS_INSERT}", with_organization)
-    for insert in (_PAIRS_INSERT, _SET_PAIRS_INSERT, _SET_SPANS_INSERT, _SPANS_INSERT):
+    for insert in (
+        _PAIRS_INSERT,
+        _SET_PAIRS_INSERT,
+        _SET_SPANS_INSERT,
+        _VALUE_SPANS_INSERT,
+        _SPANS_INSERT,
+    ):
         cursor.execute(
             f"WITH {ctes}, {_RESPONDENT_CTES}, {_pair_ctes()} {insert}", with_organization
         )
@@ -682,6 +736,7 @@ _REBUILT = (
     (_PAIRS, _PAIR_KEY, '"count", journey_id', "pair_rows"),
     (_SET_PAIRS, _SET_PAIR_KEY, '"count", journey_id', "set_pair_rows"),
     (_SET_SPANS, _SET_SPAN_KEY, '"count", journey_id', "set_span_rows"),
+    (_VALUE_SPANS, _VALUE_SPAN_KEY, '"count", journey_id', "value_span_rows"),
     (_SPANS, _SPAN_KEY, '"count", journey_id', "span_pair_rows"),
     (_TOUCHPOINT_DAY, _TOUCHPOINT_DAY_KEY, "n, total, total_sq, journey_id", "moments"),
     (_TOUCHPOINT_TOTAL, _TOUCHPOINT_TOTAL_KEY, "n, total, total_sq, journey_id", "moment_totals"),
@@ -1044,6 +1099,7 @@ _AGGREGATES = (
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
+    ImportancePairValueSpanCount,
     ImportancePairSpanCount,
     TouchpointSpanAggregate,
     ItemSpanCount,

@@ -28,10 +28,12 @@ from apps.responses.models import Answer, PendingResponse, Response
 from apps.responses.selectors import respondent_items
 from apps.responses.services import Respondent, field_name, response_submit
 from apps.scoring.models import (
+    AttributeSet,
     ImportancePairDayCount,
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    ImportancePairValueSpanCount,
     ItemDayCount,
     ItemDayTotal,
     ItemSpanCount,
@@ -347,6 +349,34 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }  # fmt: skip
     assert span_counted == span_pairs
+    # ...and per value of each attribute of the sets (strings only), per month and quarter.
+    set_values = dict(AttributeSet.objects.for_organization(scope).values_list("pk", "values"))
+    value_pairs: dict[tuple, int] = defaultdict(int)
+    for (
+        journey_id,
+        questionnaire_id,
+        tp_id,
+        set_id,
+        month,
+        score,
+        outcome,
+    ), count in set_pairs.items():
+        quarter = date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
+        for name, value in (set_values[set_id] or {}).items():
+            if isinstance(value, str) and len(name) <= 100 and len(value) <= 200:
+                key = (journey_id, questionnaire_id, tp_id, name, value)
+                value_pairs[(*key, "month", month, score, outcome)] += count
+                value_pairs[(*key, "quarter", quarter, score, outcome)] += count
+    value_counted = {
+        tuple(key): count
+        for *key, count in ImportancePairValueSpanCount.objects.for_organization(
+            scope
+        ).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute", "value", "span",
+            "start", "score", "outcome", "count",
+        )
+    }  # fmt: skip
+    assert value_counted == value_pairs
     # ...and over the sets per week, month and quarter, from the daily counts.
     total_spans: dict[tuple, int] = defaultdict(int)
     for (journey_id, questionnaire_id, tp_id, day, score, outcome), count in pairs.items():

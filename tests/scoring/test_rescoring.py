@@ -14,6 +14,7 @@ from apps.scoring.models import (
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    ImportancePairValueSpanCount,
     ItemDayCount,
     ItemDayTotal,
     ItemSpanCount,
@@ -340,6 +341,7 @@ def test_rescoring_with_parallel_workers_rewrites_changed_data_as_processing_afr
         TouchpointSpanAggregate,
         TouchpointDayTotal,
         ItemSpanCount,
+        ImportancePairValueSpanCount,
     ):
         model.objects.for_organization(org).delete()
     PendingResponse.objects.bulk_create(

@@ -24,6 +24,7 @@ from apps.scoring.models import (
     ImportancePairSetMonthCount,
     ImportancePairSetSpanCount,
     ImportancePairSpanCount,
+    ImportancePairValueSpanCount,
     ItemSpanCount,
     RespondentScore,
     TouchpointSpanAggregate,
@@ -419,6 +420,7 @@ def _reads_respondent_scores(queries) -> bool:
             ImportancePairSetMonthCount,
             ImportancePairSetSpanCount,
             ImportancePairSpanCount,
+            ImportancePairValueSpanCount,
         )
     )
 
