@@ -314,7 +314,7 @@ class ImportancePairSetMonthCount(TenantModel):
 class PairSpan(models.TextChoices):
     """The buckets importance pairs are counted in besides days: ImportancePairSpanCount holds
     all three, ImportancePairSetSpanCount weeks and quarters (the months per set have their own
-    table, ImportancePairSetMonthCount)."""
+    table, ImportancePairSetMonthCount), ImportancePairValueSpanCount months and quarters."""
 
     # A month's days 1-7, 8-14, 15-21 and 22 to its end (7 to 10 days): weeks that nest in
     # their month, so that a period's edges inside a month cost at most three days of rows.
@@ -531,23 +531,22 @@ class ImportancePairValueSpanCount(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(
+                # The journey, attribute and bucket first: the reads and a rescoring's diff use
+                # this index, the only one the batches keep up here (the journey follows from
+                # the questionnaire: a key column only for the order).
                 fields=[
+                    "journey",
+                    "attribute",
+                    "span",
+                    "start",
+                    "value",
                     "organization",
                     "questionnaire",
                     "touchpoint",
-                    "attribute",
-                    "value",
-                    "span",
-                    "start",
                     "score",
                     "outcome",
                 ],
                 name="importance_pair_value_span_key",
-            )
-        ]
-        indexes = [
-            models.Index(
-                fields=["journey", "attribute", "span", "start"], name="pair_value_journey_span"
             )
         ]
 

@@ -132,22 +132,17 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "indexes": [
-                    models.Index(
-                        fields=["journey", "attribute", "span", "start"],
-                        name="pair_value_journey_span",
-                    )
-                ],
                 "constraints": [
                     models.UniqueConstraint(
                         fields=(
+                            "journey",
+                            "attribute",
+                            "span",
+                            "start",
+                            "value",
                             "organization",
                             "questionnaire",
                             "touchpoint",
-                            "attribute",
-                            "value",
-                            "span",
-                            "start",
                             "score",
                             "outcome",
                         ),
