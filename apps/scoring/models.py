@@ -314,7 +314,7 @@ class ImportancePairSetMonthCount(TenantModel):
 class PairSpan(models.TextChoices):
     """The buckets importance pairs are counted in besides days: ImportancePairSpanCount holds
     all three, ImportancePairSetSpanCount weeks and quarters (the months per set have their own
-    table, ImportancePairSetMonthCount), ImportancePairValueSpanCount months and quarters."""
+    table, ImportancePairSetMonthCount), ImportancePairValueSpanCount months."""
 
     # A month's days 1-7, 8-14, 15-21 and 22 to its end (7 to 10 days): weeks that nest in
     # their month, so that a period's edges inside a month cost at most three days of rows.
@@ -505,16 +505,18 @@ VALUE_SLICE_VALUE_MAX = 200
 
 
 class ImportancePairValueSpanCount(TenantModel):
-    """The importance pairs per attribute set of ImportancePairSetMonthCount (months) and
-    ImportancePairSetSpanCount (quarters) summed per value of each attribute of the sets: the
-    pairs of all customers whose segment has `attribute` = `value`. A segment filter on one
-    attribute, or a comparison of one attribute's values, reads its months and quarters here
-    (`selectors.pair_counts_by_set`'s `values`): a touchpoint's pairs per value and bucket take
-    at most as many rows as its scores and outcomes have pairs of values, where the same
-    customers' pairs per set take that many rows per set (bench/dashboard_read.py at 10M
-    answers: "channel web", 25 sets, read ~14k rows a quarter per set and ~900 here). Weeks and
-    days stay per set. Only string values no longer than VALUE_SLICE_VALUE_MAX (as the pipeline
-    stores every segment) of names no longer than VALUE_SLICE_NAME_MAX are held."""
+    """The importance pairs per attribute set and month of ImportancePairSetMonthCount summed
+    per value of each attribute of the sets: the pairs of all customers whose segment has
+    `attribute` = `value`. A segment filter on one attribute, or a comparison of one
+    attribute's values, reads its months here (`selectors.pair_counts_by_set`'s `values`): a
+    touchpoint's pairs per value and month take at most as many rows as its scores and outcomes
+    have pairs of values, where the same customers' pairs per set take that many rows per set
+    (bench/dashboard_read.py at 10M answers: "channel web", 25 sets, ~12k rows a month per set,
+    ~900 here). Quarters, weeks and days stay per set (`selectors._VALUE_MONTH_COST` weighs a
+    quarter per set against three months per value). Months only (`span` "month"): quarters
+    as well cost the scoring batch ~7%. Only string values no longer than
+    VALUE_SLICE_VALUE_MAX (as the pipeline stores every segment) of names no longer than
+    VALUE_SLICE_NAME_MAX are held."""
 
     organization = _derived("organizations.Organization")
     journey = _derived("journeys.Journey")
@@ -522,7 +524,7 @@ class ImportancePairValueSpanCount(TenantModel):
     touchpoint = _derived("journeys.Touchpoint")
     attribute = models.CharField(max_length=VALUE_SLICE_NAME_MAX)
     value = models.CharField(max_length=VALUE_SLICE_VALUE_MAX)
-    span = models.CharField(max_length=8, choices=PairSpan.choices)  # month or quarter
+    span = models.CharField(max_length=8, choices=PairSpan.choices)  # month
     start = models.DateField()
     score = models.FloatField()
     outcome = models.FloatField()

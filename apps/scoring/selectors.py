@@ -477,10 +477,13 @@ def _next_month(day: date) -> date:
 # quarter ~30k), where the choice matters. A bucket's rows per set stop growing once its pairs
 # are all seen; a day's customers never do.
 _BUCKET_COST = {"quarter": 4, "month": 3, "week": 2}
-# ...and when the months and quarters come from the pairs per attribute value
-# (ImportancePairValueSpanCount: a value's bucket ~900 rows at 10M answers, the sets' week
-# ~16k, a day's customers ~8k).
-_VALUE_BUCKET_COST = {"quarter": 1, "month": 1, "week": 2}
+# A month of the pairs per attribute value (ImportancePairValueSpanCount) for each set read:
+# a value's month held ~1.5-1.9 times a set's month's rows at 10M answers (~700 rows for a
+# store's 2 sets, ~900 for a channel's 25), so its cost is `_BUCKET_COST["month"]` x ~1.7 x
+# values / sets. A filter on a value of 25 sets reads its months (0.2 each, a quarter's three
+# 0.6 against 4); a comparison of 25 values of 2 sets each reads the sets' quarters (three of
+# its months 7.5).
+_VALUE_MONTH_COST = 5.0
 _LEVELS = ("quarter", "month", "week")
 
 
@@ -517,8 +520,8 @@ def _cover(
     levels: tuple[str, ...],
     subtract: bool = True,
     free: frozenset[tuple[str, date]] = frozenset(),
-    costs: Mapping[str, int] = _BUCKET_COST,
-) -> tuple[int, list[Any]]:
+    costs: Mapping[str, float] = _BUCKET_COST,
+) -> tuple[float, list[Any]]:
     """(cost, parts) of the cheapest reading of `first`..`last` from buckets of `levels[0]`,
     the finer `levels`, then days: a bucket inside the period whole; one it covers in part
     either by its part inside (finer) or, when `subtract`, whole less its parts outside
@@ -531,7 +534,8 @@ def _cover(
     if not levels:
         return (last - first).days + 1, [(1, "days", first, last)]
     kind, finer = levels[0], levels[1:]
-    cost, parts = 0, []
+    cost: float = 0
+    parts: list[Any] = []
     start = first
     while start <= last:
         bucket_first, bucket_last = _bucket(kind, start)
@@ -567,7 +571,7 @@ def pair_plan(
     subtract: bool = True,
     beside: "PairPlan | None" = None,
     levels: tuple[str, ...] = _LEVELS,
-    costs: Mapping[str, int] = _BUCKET_COST,
+    costs: Mapping[str, float] = _BUCKET_COST,
 ) -> PairPlan:
     """The cheapest reading of a period's pairs per set (`_cover`): quarters, months and weeks
     inside it whole, the rest as finer buckets or customers' rows of days, or a bucket less
@@ -742,9 +746,8 @@ def _pair_rows(
     set).
 
     With `values` (`value_slices`: the sets grouped as their values of one attribute are), the
-    months and quarters come from that attribute's pairs per value
-    (ImportancePairValueSpanCount), joined on the value to its group, and only the weeks and
-    days from the sets'."""
+    months come from that attribute's pairs per value (ImportancePairValueSpanCount), joined on
+    the value to its group, and the quarters, weeks and days from the sets'."""
     sources_of = (F("attribute_set_id"), F("touchpoint_id"), F("score"), F("outcome"))
     columns: dict[str, Any] = dict(zip(_PAIR_COLUMNS, sources_of, strict=True))
     if values is not None:
@@ -753,7 +756,7 @@ def _pair_rows(
     sources: list[tuple[QuerySet[Any], Conditions]] = [
         (
             ImportancePairSetSpanCount.objects.for_organization(organization),
-            span_conditions(("week",) if values else ("week", "quarter")),
+            span_conditions(("week", "quarter")),
         ),
         (respondents.filter(outcome__isnull=False), {"days": day_condition}),
     ]
@@ -796,7 +799,7 @@ def _pair_rows(
                 [
                     (
                         ImportancePairValueSpanCount.objects.for_organization(organization),
-                        span_conditions(("month", "quarter")),
+                        span_conditions(("month",)),
                     )
                 ],
                 journey=journey,
@@ -869,7 +872,7 @@ def _settled_split(
     read: Callable[[tuple[PairPlan | None, PairPlan | None]], list[tuple[Any, ...]]],
     *,
     levels: tuple[str, ...] = _LEVELS,
-    costs: Mapping[str, int] = _BUCKET_COST,
+    costs: Mapping[str, float] = _BUCKET_COST,
 ) -> dict[tuple[Any, ...], int]:
     """cell -> count in the filter's period, from the rows `read` gives for two plans (the
     settled part's and the live part's, either absent; `pair_plan` over `levels`), each row
@@ -954,8 +957,9 @@ def pair_counts_by_set(
     sets' pairs summed in the database (a comparison's values, or a segment filter's sets all
     in one: fewer rows to read back, to hold and to cache).
 
-    `values` (`value_slices` of `groups`): the same counts, their months and quarters read per
-    value of one attribute (ImportancePairValueSpanCount) rather than per set.
+    `values` (`value_slices` of `groups`): the same counts, their months read per value of one
+    attribute (ImportancePairValueSpanCount) rather than per set, and costed so
+    (`_VALUE_MONTH_COST`).
 
     `settled_version`: the part of the period up to `settled_end` is cached under it
     (`_settled_split`), per grouping (whichever way it was read)."""
@@ -978,7 +982,9 @@ def pair_counts_by_set(
     def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
         return _pair_rows(organization, journey, report_filter, set_ids, plans, groups, values)
 
-    costs = _VALUE_BUCKET_COST if values else _BUCKET_COST
+    costs: Mapping[str, float] = _BUCKET_COST
+    if values:
+        costs = {**_BUCKET_COST, "month": _VALUE_MONTH_COST * len(values[1]) / len(set_ids)}
     return _settled_split(organization, report_filter, settled_version, key, read, costs=costs)
 
 

@@ -349,7 +349,7 @@ def assert_rollups_match(organization_id: int) -> None:
         )
     }  # fmt: skip
     assert span_counted == span_pairs
-    # ...and per value of each attribute of the sets (strings only), per month and quarter.
+    # ...and per value of each attribute of the sets (strings only), per month.
     set_values = dict(AttributeSet.objects.for_organization(scope).values_list("pk", "values"))
     value_pairs: dict[tuple, int] = defaultdict(int)
     for (
@@ -361,12 +361,10 @@ def assert_rollups_match(organization_id: int) -> None:
         score,
         outcome,
     ), count in set_pairs.items():
-        quarter = date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
         for name, value in (set_values[set_id] or {}).items():
             if isinstance(value, str) and len(name) <= 100 and len(value) <= 200:
                 key = (journey_id, questionnaire_id, tp_id, name, value)
                 value_pairs[(*key, "month", month, score, outcome)] += count
-                value_pairs[(*key, "quarter", quarter, score, outcome)] += count
     value_counted = {
         tuple(key): count
         for *key, count in ImportancePairValueSpanCount.objects.for_organization(

@@ -24,12 +24,11 @@ ATTRIBUTES = {
 
 def backfill_sql(vendor: str) -> list[str]:
     """The pairs of what is stored already per set and month, summed per value of each
-    attribute of the sets, per month and quarter, as the pipeline counts them: no rescoring
-    needed after the upgrade. A bucket's rows are written together, as the batches write
-    them."""
+    attribute of the sets, as the pipeline counts them: no rescoring needed after the upgrade.
+    A month's rows are written together, as the batches write them."""
     join, value = ATTRIBUTES[vendor]
     statements = []
-    for span in ("month", "quarter"):
+    for span in ("month",):
         bucket = BUCKETS[vendor][span]
         statements.append(
             "INSERT INTO scoring_importancepairvaluespancount (organization_id, journey_id, "  # noqa: S608 - fixed names
