@@ -36,6 +36,8 @@ from apps.organizations.models import Invitation, Membership, Organization
 from apps.organizations.permissions import Action, Principal, require
 from apps.reports.models import DeliveryRecipient, FileKind, ReportFile, ScheduleRecipient
 from apps.responses.models import Answer, Response
+from apps.scoring.models import ImportancePairValueSpanCount
+from apps.scoring.services import attribute_value_pairs_recount
 from apps.webhooks.models import WebhookAttempt, WebhookEvent
 
 from .models import MAX_RETENTION_MONTHS, PrivacySettings, RetentionRun
@@ -51,6 +53,9 @@ ERASURE_KEEPS = {
     # An opted-out or bounced address must stay suppressed: keeping it is what the person
     # asked for (the right to object), so the suppression row outlives the erasure.
     "distribution_suppression": "the suppression list keeps the person from being emailed",
+    # Derived from the attribute sets' values (scrubbed with the rest), keyed and bounded:
+    # counted afresh from them after the scrub (`attribute_value_pairs_recount`).
+    ImportancePairValueSpanCount._meta.db_table: "recounted from the scrubbed attribute sets",
 }
 
 
@@ -379,6 +384,7 @@ def personal_data_erase(
             .update(content=b"")
         )
         counts["other_occurrences"] = _scrub_everywhere(organization, address, pseudonym)
+        attribute_value_pairs_recount(organization_id=organization.pk)
         audit_record(
             organization=organization,
             actor=actor,

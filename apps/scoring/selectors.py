@@ -30,6 +30,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat, TruncMonth
 
 from apps.journeys.models import Journey, Touchpoint
@@ -715,13 +716,14 @@ def value_slices(
         return None
     by_value: dict[str, int] = {}
     for pk, group in groups.items():
-        value = sets.get(pk, {}).get(attribute)
+        value = (sets.get(pk) or {}).get(attribute)
         if not isinstance(value, str) or len(value) > VALUE_SLICE_VALUE_MAX:
             return None
         if by_value.setdefault(value, group) != group:
             return None
     for pk, values in sets.items():
-        if pk not in groups and values.get(attribute) in by_value:
+        other = (values or {}).get(attribute)
+        if pk not in groups and isinstance(other, str) and other in by_value:
             return None
     return (attribute, by_value) if by_value else None
 
@@ -746,12 +748,11 @@ def _pair_rows(
     set).
 
     With `values` (`value_slices`: the sets grouped as their values of one attribute are), the
-    months come from that attribute's pairs per value (ImportancePairValueSpanCount), joined on
-    the value to its group, and the quarters, weeks and days from the sets'."""
-    sources_of = (F("attribute_set_id"), F("touchpoint_id"), F("score"), F("outcome"))
-    columns: dict[str, Any] = dict(zip(_PAIR_COLUMNS, sources_of, strict=True))
-    if values is not None:
-        columns = {"pair_value": Cast(Value(None), output_field=CharField()), **columns}
+    months come from that attribute's pairs per value (ImportancePairValueSpanCount) and the
+    quarters, weeks and days from the sets', every row grouped by its value: a set's by its
+    value as the statement reads the set (so that a set a batch created since the caller read
+    the sets counts in every part alike, as it does in the months)."""
+    questionnaire = _questionnaire(report_filter)
     respondents = RespondentScore.objects.for_organization(organization)
     sources: list[tuple[QuerySet[Any], Conditions]] = [
         (
@@ -760,14 +761,6 @@ def _pair_rows(
         ),
         (respondents.filter(outcome__isnull=False), {"days": day_condition}),
     ]
-    if values is None:
-        sources.insert(
-            0,
-            (
-                ImportancePairSetMonthCount.objects.for_organization(organization),
-                {"month": lambda first, _last: Q(month=first)},
-            ),
-        )
 
     def weighted(
         rows: QuerySet[Any], conditions: Conditions, columns: dict[str, Any]
@@ -776,24 +769,35 @@ def _pair_rows(
         weight = Value(1) if "days" in conditions else F("count")
         return rows.annotate(**columns, **_plan_weights(plans, conditions, weight))
 
-    questionnaire = _questionnaire(report_filter)
-    parts = [
-        weighted(rows, conditions, columns)
-        for rows, conditions in plan_parts(
-            plans, sources, journey=journey, attribute_set_id__in=set_ids, **questionnaire
-        )
-    ]
-    pairs, key, grouped = "({union}) pairs", "pair_set", []
     if values is not None:
         attribute, value_groups = values
-        by_value = {
-            **columns,
-            "pair_value": F("value"),
-            # Typed: a read of whole months and quarters has no set part to type it.
-            "pair_set": Cast(Value(None), output_field=IntegerField()),
+        wanted = sorted(value_groups)
+        by_set = {
+            # The set's value of the attribute, as the statement reads the set.
+            "pair_value": F("set_value"),
+            "pair_tp": F("touchpoint_id"),
+            "pair_score": F("score"),
+            "pair_outcome": F("outcome"),
         }
+        parts = [
+            weighted(rows, conditions, by_set)
+            for rows, conditions in plan_parts(
+                plans,
+                [
+                    (
+                        rows.alias(
+                            set_value=KeyTextTransform(attribute, "attribute_set__values")
+                        ).filter(set_value__in=wanted),
+                        conditions,
+                    )
+                    for rows, conditions in sources
+                ],
+                journey=journey,
+                **questionnaire,
+            )
+        ]
         parts += [
-            weighted(rows, conditions, by_value)
+            weighted(rows, conditions, {**by_set, "pair_value": F("value")})
             for rows, conditions in plan_parts(
                 plans,
                 [
@@ -804,31 +808,45 @@ def _pair_rows(
                 ],
                 journey=journey,
                 attribute=attribute,
-                value__in=sorted(value_groups),
+                value__in=wanted,
                 **questionnaire,
             )
         ]
-        groups = groups or {}
-        pairs += " LEFT JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
-        pairs += " ON grouped.column1 = pairs.pair_set"
-        pairs += " LEFT JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(value_groups))
-        pairs += ") valued ON valued.column1 = pairs.pair_value"
-        grouped = [
-            value
-            for item in (*sorted(groups.items()), *sorted(value_groups.items()))
-            for value in item
-        ]
-        key = "COALESCE(grouped.column2, valued.column2)"
-    elif groups:
+        pairs = " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(value_groups)) + ") valued"
+        return read_union(
+            parts,
+            (*by_set, "pair_settled", "pair_live"),
+            # Fixed names; every value is a parameter.
+            "SELECT valued.column2, pair_tp, pair_score, pair_outcome, SUM(pair_settled), "  # noqa: S608
+            f"SUM(pair_live) FROM ({{union}}) pairs {pairs} "
+            "ON valued.column1 = pairs.pair_value GROUP BY 1, 2, 3, 4",
+            params_after=[item for pair in sorted(value_groups.items()) for item in pair],
+        )
+
+    sources.insert(
+        0,
+        (
+            ImportancePairSetMonthCount.objects.for_organization(organization),
+            {"month": lambda first, _last: Q(month=first)},
+        ),
+    )
+    sources_of = (F("attribute_set_id"), F("touchpoint_id"), F("score"), F("outcome"))
+    columns: dict[str, Any] = dict(zip(_PAIR_COLUMNS, sources_of, strict=True))
+    parts = [
+        weighted(rows, conditions, columns)
+        for rows, conditions in plan_parts(
+            plans, sources, journey=journey, attribute_set_id__in=set_ids, **questionnaire
+        )
+    ]
+    pairs, key, grouped = "({union}) pairs", "pair_set", []
+    if groups:
         pairs += " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
         pairs += " ON grouped.column1 = pairs.pair_set"
         grouped = [value for item in sorted(groups.items()) for value in item]
         key = "grouped.column2"
     return read_union(
         parts,
-        ("pair_value", *_PAIR_COLUMNS, "pair_settled", "pair_live")
-        if values is not None
-        else (*_PAIR_COLUMNS, "pair_settled", "pair_live"),
+        (*_PAIR_COLUMNS, "pair_settled", "pair_live"),
         # Fixed names; every value is a parameter.
         f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
         f"FROM {pairs} GROUP BY 1, 2, 3, 4",

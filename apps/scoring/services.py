@@ -1102,6 +1102,29 @@ def responses_stale_organizations(
 
 # --- rescoring --------------------------------------------------------------------------------
 
+
+def attribute_value_pairs_recount(*, organization_id: int) -> None:
+    """Count the organisation's ImportancePairValueSpanCount afresh from its pairs per set and
+    month and its attribute sets' values as they are now. A personal-data erasure rewrites an
+    address inside the sets' values: this table's text columns are derived from them, part of
+    its key and bounded, so they are recounted rather than rewritten in place (two spellings of
+    one address become one value; a value that outgrew the table's bound leaves it, and the
+    reads then take that attribute per set)."""
+    journeys = f"SELECT id FROM {Journey._meta.db_table} WHERE organization_id = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {_VALUE_SPANS} WHERE journey_id IN ({journeys}) "  # noqa: S608
+            "AND organization_id = %s",
+            [organization_id, organization_id],
+        )
+        cursor.execute(
+            f"WITH set_pair_rows AS (SELECT {_SET_COLUMNS}, month, score, outcome, "  # noqa: S608
+            f'"count", journey_id FROM {_SET_PAIRS} WHERE organization_id = %s), '
+            f"{_value_pair_ctes('')} {_value_spans_insert()}",
+            [organization_id],
+        )
+
+
 _AGGREGATES = (
     ItemDayCount,
     TouchpointDayAggregate,

@@ -1,16 +1,19 @@
-"""Review of ImportancePairValueSpanCount (scoring.0008): cases the change's own tests leave out.
+"""ImportancePairValueSpanCount (scoring.0008) where data changes under it:
 
-- A personal-data erasure rewrites the address in every text column of every tenant table
-  (apps.privacy.services._scrub_everywhere), the new table's `attribute` and `value` included:
-  two spellings of one address among segment values then collide on the table's unique key,
-  and a value near the 200-character bound outgrows its column. Either makes the erasure fail.
-- `value_slices` must decline (or ignore) a set whose value of the attribute is not a string,
-  whatever JSON it holds (a list, an object, a set without values).
+- A personal-data erasure rewrites the address in every text column of the organisation's
+  tables, the attribute sets' values included: the table, whose text columns are derived from
+  those values, keyed and bounded, is counted afresh from them (two spellings of one address
+  become one value; a value the pseudonym makes too long leaves it), and the erasure succeeds.
+- `value_slices` ignores sets holding other JSON than strings (lists, objects, no values).
+- A set a batch creates between the caller's read of the sets and the pairs' read counts in
+  every part of the read alike (each row grouped by its set's value as the statement reads it).
 """
 
 from datetime import date, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -82,15 +85,17 @@ def test_value_slices_ignore_sets_holding_other_json():
 def test_a_set_created_after_the_sets_were_read(org, scoring_journey, response_store):
     """The reader's sets are a snapshot (segment_choices, gap_report_input read them first);
     a batch committing before the pairs' read adds a new set of the value to the value table's
-    months and quarters but not to the per-set weeks and days. A plan "quarter less a day"
-    then counts the new set's customers of the subtracted day: answers outside the period,
-    of a set the read does not know. The per-set read of the same snapshot is exact."""
+    months. The per-set parts must then count it too, or a plan "month less a day" would count
+    the new set's customers of the subtracted day (outside the period); grouped by each set's
+    value as the statement reads it, the read equals the per-set read of the same snapshot
+    (the new set's customer is on a day outside the period)."""
     today = organization_today(org)
     quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     if today - quarter < timedelta(days=3):
         pytest.skip("needs a few days of the quarter behind today")
+    # web over ten regions: a month per value costs less than the sets' (`_VALUE_MONTH_COST`)
     _process(org, scoring_journey, response_store,
-             [{"channel": "web", "region": "north"}] * 3)  # fmt: skip
+             [{"channel": "web", "region": f"r{i}"} for i in range(10)])  # fmt: skip
     sets = dict(AttributeSet.objects.for_organization(org).values_list("pk", "values"))
     groups = {pk: 0 for pk, attrs in sets.items() if attrs.get("channel") == "web"}
     values = selectors.value_slices(sets, groups, "channel")
@@ -105,9 +110,14 @@ def test_a_set_created_after_the_sets_were_read(org, scoring_journey, response_s
     flt = ReportFilter(quarter + timedelta(days=1), today, {"channel": ["web"]})
 
     def read(values):
-        return selectors.pair_counts_by_set(
-            organization=org, journey=scoring_journey, report_filter=flt,
-            set_ids=sorted(groups), groups=groups, values=values,
-        )  # fmt: skip
+        with CaptureQueriesContext(connection) as captured:
+            counts = selectors.pair_counts_by_set(
+                organization=org, journey=scoring_journey, report_filter=flt,
+                set_ids=sorted(groups), groups=groups, values=values,
+            )  # fmt: skip
+        table = ImportancePairValueSpanCount._meta.db_table
+        return counts, any(table in q["sql"] for q in captured.captured_queries)
 
-    assert read(values) == read(None)
+    (per_set, _), (per_value, read_values) = read(None), read(values)
+    assert read_values  # the months per value were read
+    assert per_value == per_set
