@@ -30,7 +30,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Concat, TruncMonth
 
 from apps.journeys.models import Journey, Touchpoint
@@ -543,8 +542,18 @@ def _cover(
         bucket_cost = 0 if (kind, bucket_first) in free else costs[kind]
         inside = (start, min(last, bucket_last))
         if inside[0] == bucket_first and inside[1] >= min(bucket_last, today):
-            cost += bucket_cost
-            parts.append((1, kind, bucket_first, bucket_last))
+            # Whole, unless it is past and its finer buckets cost less (a value's months
+            # against the sets' quarter, `_VALUE_MONTH_COST`; never with `_BUCKET_COST`).
+            past = finer and bucket_last <= today
+            finer_cost, finer_parts = (
+                _cover(*inside, today, finer, subtract, free, costs) if past else (0, [])
+            )
+            if past and finer_cost < bucket_cost:
+                cost += finer_cost
+                parts.extend(finer_parts)
+            else:
+                cost += bucket_cost
+                parts.append((1, kind, bucket_first, bucket_last))
         elif not subtract:
             inside_cost, inside_parts = _cover(*inside, today, finer, False, free, costs)
             cost += inside_cost
@@ -698,8 +707,9 @@ def _plan_weights(
 
 _PAIR_COLUMNS = ("pair_set", "pair_tp", "pair_score", "pair_outcome")
 
-# A read of pairs per attribute value (`value_slices`): the attribute, each value -> its group.
-ValueGroups = tuple[str, dict[str, int]]
+# A read of pairs per attribute value (`value_slices`): the attribute, each value -> its group,
+# and the newest attribute set the caller knew of (its id).
+ValueGroups = tuple[str, dict[str, int], int]
 
 
 def value_slices(
@@ -707,11 +717,12 @@ def value_slices(
     groups: Mapping[int, int],
     attribute: str,
 ) -> ValueGroups | None:
-    """(attribute, value -> group) when `attribute`'s pairs per value
+    """(attribute, value -> group, the newest set's id) when `attribute`'s pairs per value
     (ImportancePairValueSpanCount) give exactly the pairs of the sets `groups` names, grouped
     so: each of them has a value of `attribute` the table holds (a string within its bounds),
     the sets of one value share a group, and no other set of `sets` (the organisation's, id ->
-    values) has one of those values. None otherwise (read per set)."""
+    values) has one of those values. None otherwise (read per set). A set created since `sets`
+    were read is noticed by the read itself (`pair_counts_by_set`)."""
     if len(attribute) > VALUE_SLICE_NAME_MAX:
         return None
     by_value: dict[str, int] = {}
@@ -725,7 +736,7 @@ def value_slices(
         other = (values or {}).get(attribute)
         if pk not in groups and isinstance(other, str) and other in by_value:
             return None
-    return (attribute, by_value) if by_value else None
+    return (attribute, by_value, max(sets)) if by_value else None
 
 
 def _pair_rows(
@@ -748,11 +759,12 @@ def _pair_rows(
     set).
 
     With `values` (`value_slices`: the sets grouped as their values of one attribute are), the
-    months come from that attribute's pairs per value (ImportancePairValueSpanCount) and the
-    quarters, weeks and days from the sets', every row grouped by its value: a set's by its
-    value as the statement reads the set (so that a set a batch created since the caller read
-    the sets counts in every part alike, as it does in the months)."""
-    questionnaire = _questionnaire(report_filter)
+    months come from that attribute's pairs per value (ImportancePairValueSpanCount), joined on
+    the value to its group, and the quarters, weeks and days from the sets'."""
+    sources_of = (F("attribute_set_id"), F("touchpoint_id"), F("score"), F("outcome"))
+    columns: dict[str, Any] = dict(zip(_PAIR_COLUMNS, sources_of, strict=True))
+    if values is not None:
+        columns = {"pair_value": Cast(Value(None), output_field=CharField()), **columns}
     respondents = RespondentScore.objects.for_organization(organization)
     sources: list[tuple[QuerySet[Any], Conditions]] = [
         (
@@ -761,6 +773,14 @@ def _pair_rows(
         ),
         (respondents.filter(outcome__isnull=False), {"days": day_condition}),
     ]
+    if values is None:
+        sources.insert(
+            0,
+            (
+                ImportancePairSetMonthCount.objects.for_organization(organization),
+                {"month": lambda first, _last: Q(month=first)},
+            ),
+        )
 
     def weighted(
         rows: QuerySet[Any], conditions: Conditions, columns: dict[str, Any]
@@ -769,35 +789,24 @@ def _pair_rows(
         weight = Value(1) if "days" in conditions else F("count")
         return rows.annotate(**columns, **_plan_weights(plans, conditions, weight))
 
+    questionnaire = _questionnaire(report_filter)
+    parts = [
+        weighted(rows, conditions, columns)
+        for rows, conditions in plan_parts(
+            plans, sources, journey=journey, attribute_set_id__in=set_ids, **questionnaire
+        )
+    ]
+    pairs, key, grouped, newest = "({union}) pairs", "pair_set", [], ""
     if values is not None:
-        attribute, value_groups = values
-        wanted = sorted(value_groups)
-        by_set = {
-            # The set's value of the attribute, as the statement reads the set.
-            "pair_value": F("set_value"),
-            "pair_tp": F("touchpoint_id"),
-            "pair_score": F("score"),
-            "pair_outcome": F("outcome"),
+        attribute, value_groups, _known = values
+        by_value = {
+            **columns,
+            "pair_value": F("value"),
+            # Typed: a read of whole months and quarters has no set part to type it.
+            "pair_set": Cast(Value(None), output_field=IntegerField()),
         }
-        parts = [
-            weighted(rows, conditions, by_set)
-            for rows, conditions in plan_parts(
-                plans,
-                [
-                    (
-                        rows.alias(
-                            set_value=KeyTextTransform(attribute, "attribute_set__values")
-                        ).filter(set_value__in=wanted),
-                        conditions,
-                    )
-                    for rows, conditions in sources
-                ],
-                journey=journey,
-                **questionnaire,
-            )
-        ]
         parts += [
-            weighted(rows, conditions, {**by_set, "pair_value": F("value")})
+            weighted(rows, conditions, by_value)
             for rows, conditions in plan_parts(
                 plans,
                 [
@@ -808,48 +817,41 @@ def _pair_rows(
                 ],
                 journey=journey,
                 attribute=attribute,
-                value__in=wanted,
+                value__in=sorted(value_groups),
                 **questionnaire,
             )
         ]
-        pairs = " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(value_groups)) + ") valued"
-        return read_union(
-            parts,
-            (*by_set, "pair_settled", "pair_live"),
-            # Fixed names; every value is a parameter.
-            "SELECT valued.column2, pair_tp, pair_score, pair_outcome, SUM(pair_settled), "  # noqa: S608
-            f"SUM(pair_live) FROM ({{union}}) pairs {pairs} "
-            "ON valued.column1 = pairs.pair_value GROUP BY 1, 2, 3, 4",
-            params_after=[item for pair in sorted(value_groups.items()) for item in pair],
+        groups = groups or {}
+        pairs += " LEFT JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
+        pairs += " ON grouped.column1 = pairs.pair_set"
+        pairs += " LEFT JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(value_groups))
+        pairs += ") valued ON valued.column1 = pairs.pair_value"
+        grouped = [
+            value
+            for item in (*sorted(groups.items()), *sorted(value_groups.items()))
+            for value in item
+        ]
+        key = "COALESCE(grouped.column2, valued.column2)"
+        # ...and one row more, of no group: the organisation's newest attribute set, which
+        # `pair_counts_by_set` compares with the newest the caller knew of.
+        newest = (
+            " UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT MAX(id) "  # noqa: S608
+            f"FROM {AttributeSet._meta.db_table} WHERE organization_id = %s), 0"
         )
-
-    sources.insert(
-        0,
-        (
-            ImportancePairSetMonthCount.objects.for_organization(organization),
-            {"month": lambda first, _last: Q(month=first)},
-        ),
-    )
-    sources_of = (F("attribute_set_id"), F("touchpoint_id"), F("score"), F("outcome"))
-    columns: dict[str, Any] = dict(zip(_PAIR_COLUMNS, sources_of, strict=True))
-    parts = [
-        weighted(rows, conditions, columns)
-        for rows, conditions in plan_parts(
-            plans, sources, journey=journey, attribute_set_id__in=set_ids, **questionnaire
-        )
-    ]
-    pairs, key, grouped = "({union}) pairs", "pair_set", []
-    if groups:
+        grouped.append(organization.pk)
+    elif groups:
         pairs += " JOIN (VALUES " + ", ".join(["(%s, %s)"] * len(groups)) + ") grouped"
         pairs += " ON grouped.column1 = pairs.pair_set"
         grouped = [value for item in sorted(groups.items()) for value in item]
         key = "grouped.column2"
     return read_union(
         parts,
-        (*_PAIR_COLUMNS, "pair_settled", "pair_live"),
+        ("pair_value", *_PAIR_COLUMNS, "pair_settled", "pair_live")
+        if values is not None
+        else (*_PAIR_COLUMNS, "pair_settled", "pair_live"),
         # Fixed names; every value is a parameter.
         f"SELECT {key}, pair_tp, pair_score, pair_outcome, SUM(pair_settled), SUM(pair_live) "  # noqa: S608
-        f"FROM {pairs} GROUP BY 1, 2, 3, 4",
+        f"FROM {pairs} GROUP BY 1, 2, 3, 4{newest}",
         params_after=grouped,
     )
 
@@ -998,7 +1000,15 @@ def pair_counts_by_set(
         )
 
     def read(plans: tuple[PairPlan | None, PairPlan | None]) -> list[tuple[Any, ...]]:
-        return _pair_rows(organization, journey, report_filter, set_ids, plans, groups, values)
+        rows = _pair_rows(organization, journey, report_filter, set_ids, plans, groups, values)
+        if values is None:
+            return rows
+        # A set created since the caller read the sets (a batch's) may hold one of the values:
+        # the months per value count it, the sets' quarters, weeks and days cannot. Then per set.
+        newest = max((row[-2] or 0 for row in rows if row[0] is None), default=0)
+        if newest > values[2]:
+            return _pair_rows(organization, journey, report_filter, set_ids, plans, groups)
+        return [row for row in rows if row[0] is not None]
 
     costs: Mapping[str, float] = _BUCKET_COST
     if values:

@@ -79,7 +79,7 @@ def test_value_slices_ignore_sets_holding_other_json():
         4: None,  # a set without values (attribute_set_ids reads it as {})
     }
     # The table holds set 1's pairs under "web" and nothing of 2-4: "web" is exactly set 1.
-    assert selectors.value_slices(sets, {1: 0}, "channel") in (("channel", {"web": 0}), None)
+    assert selectors.value_slices(sets, {1: 0}, "channel") in (("channel", {"web": 0}, 4), None)
 
 
 def test_a_set_created_after_the_sets_were_read(org, scoring_journey, response_store):
@@ -99,7 +99,7 @@ def test_a_set_created_after_the_sets_were_read(org, scoring_journey, response_s
     sets = dict(AttributeSet.objects.for_organization(org).values_list("pk", "values"))
     groups = {pk: 0 for pk, attrs in sets.items() if attrs.get("channel") == "web"}
     values = selectors.value_slices(sets, groups, "channel")
-    assert values == ("channel", {"web": 0})
+    assert values == ("channel", {"web": 0}, max(sets))
     # ...a batch commits: a new set of the value, its customer on the quarter's first day.
     t1, _t2, _t3 = scoring_journey.touchpoints_in_order
     response_store.add_many([

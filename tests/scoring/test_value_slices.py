@@ -139,10 +139,11 @@ def test_value_slices_decline_what_the_table_cannot_read_exactly():
         5: {"channel": 7},  # not a string (the pipeline stores strings; JSON allows others)
         6: {"channel": "x" * 201},  # longer than the table holds
     }
-    assert selectors.value_slices(sets, {1: 0, 2: 0}, "channel") == ("channel", {"web": 0})
+    assert selectors.value_slices(sets, {1: 0, 2: 0}, "channel") == ("channel", {"web": 0}, 6)
     assert selectors.value_slices(sets, {1: 0, 2: 0, 3: 1}, "channel") == (
         "channel",
         {"web": 0, "shop": 1},
+        6,
     )
     # a value's sets not all read (a filter on another attribute besides)
     assert selectors.value_slices(sets, {1: 0}, "channel") is None
@@ -271,3 +272,21 @@ def test_the_migrations_backfill_gives_what_the_batches_wrote(org, year):
         )
     )  # fmt: skip
     assert backfilled == written
+
+
+def test_a_past_quarter_is_read_as_months_when_they_cost_less():
+    """With a value's months cheaper than the sets' quarter (`_VALUE_MONTH_COST`), a past
+    quarter is read as its three months; with the sets' own costs, as the quarter. A quarter
+    that today cuts short stays whole (the live part's reading does not change)."""
+    from datetime import date
+
+    today = date(2026, 12, 6)
+    cheap = {"quarter": 4, "month": 0.2, "week": 2}
+    plan = selectors.pair_plan(date(2026, 1, 1), date(2026, 3, 31), today, costs=cheap)
+    assert [(kind, first.month) for _sign, kind, first, _last in plan.parts] == [
+        ("month", 1), ("month", 2), ("month", 3)
+    ]  # fmt: skip
+    plan = selectors.pair_plan(date(2026, 1, 1), date(2026, 3, 31), today)
+    assert [kind for _sign, kind, _first, _last in plan.parts] == ["quarter"]
+    plan = selectors.pair_plan(date(2026, 12, 1), today, today, costs=cheap)
+    assert [kind for _sign, kind, _first, _last in plan.parts] == ["month"]
