@@ -75,6 +75,15 @@ def _raw(org, flt, groups):
     return dict(counts)
 
 
+def _stored(org):
+    return sorted(
+        ImportancePairValueSpanCount.objects.for_organization(org).values_list(
+            "journey_id", "questionnaire_id", "touchpoint_id", "attribute", "value", "span",
+            "start", "score", "outcome", "count",
+        )
+    )  # fmt: skip
+
+
 def _read(org, journey, flt, groups, values, settled_version):
     with CaptureQueriesContext(connection) as captured:
         counts = selectors.pair_counts_by_set(
@@ -206,44 +215,20 @@ def test_the_report_and_the_comparison_read_the_values(org, year):
 
 
 def test_late_answers_and_rescoring_keep_the_values_exact(org, year, response_store):
-    """A batch of old days adds to the values' months and quarters; a rescoring rebuilds them
-    as the batches left them (and as the sets' summed)."""
+    """A batch of old days adds to the values' months; a rescoring rebuilds them as the
+    batches left them (and as the sets' summed)."""
     today = organization_today(org)
     response_store.add_many(
         _rows(year, [today - timedelta(days=d) for d in (3, 100, 300)], 30, start=1000)
     )
     responses_process(organization_id=org.pk)
     assert_rollups_match(org.pk)
-    before = sorted(
-        ImportancePairValueSpanCount.objects.for_organization(org).values_list(
-            "questionnaire_id",
-            "touchpoint_id",
-            "attribute",
-            "value",
-            "span",
-            "start",
-            "score",
-            "outcome",
-            "count",
-        )
-    )
-    assert {row[2] for row in before} == {"channel", "region"}
+    before = _stored(org)
+    assert {row[3] for row in before} == {"channel", "region"}
     ImportancePairValueSpanCount.objects.for_organization(org).filter(attribute="region").delete()
     journey_rescore(organization=org, actor=None, journey=year)
     assert_rollups_match(org.pk)
-    after = sorted(
-        ImportancePairValueSpanCount.objects.for_organization(org).values_list(
-            "questionnaire_id",
-            "touchpoint_id",
-            "attribute",
-            "value",
-            "span",
-            "start",
-            "score",
-            "outcome",
-            "count",
-        )
-    )
+    after = _stored(org)
     assert after == before
 
 
@@ -253,24 +238,14 @@ def test_the_migrations_backfill_gives_what_the_batches_wrote(org, year):
     from importlib import import_module
 
     migration = import_module("apps.scoring.migrations.0008_importance_pairs_per_attribute_value")
-    written = sorted(
-        ImportancePairValueSpanCount.objects.for_organization(org).values_list(
-            "journey_id", "questionnaire_id", "touchpoint_id", "attribute", "value", "span",
-            "start", "score", "outcome", "count",
-        )
-    )  # fmt: skip
+    written = _stored(org)
     assert written
     ImportancePairValueSpanCount.objects.for_organization(org).delete()
     with connection.cursor() as cursor:
         for statement in migration.backfill_sql(connection.vendor):
             cursor.execute(statement)
     assert_rollups_match(org.pk)
-    backfilled = sorted(
-        ImportancePairValueSpanCount.objects.for_organization(org).values_list(
-            "journey_id", "questionnaire_id", "touchpoint_id", "attribute", "value", "span",
-            "start", "score", "outcome", "count",
-        )
-    )  # fmt: skip
+    backfilled = _stored(org)
     assert backfilled == written
 
 
