@@ -317,7 +317,7 @@ def populate(spec: dict[str, Any], answers: int) -> dict[str, Any]:
             "apps.scoring.migrations.0005_pairs_and_moments_per_week_month_and_quarter"
         ).backfill_sql("postgresql"):
             cursor.execute(statement)
-        # ...and the pairs per attribute value and month or quarter, from the sets' (scoring/0008).
+        # ...and the pairs per attribute value and month, from the sets' (scoring/0008).
         for statement in importlib.import_module(
             "apps.scoring.migrations.0008_importance_pairs_per_attribute_value"
         ).backfill_sql("postgresql"):

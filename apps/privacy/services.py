@@ -53,9 +53,15 @@ ERASURE_KEEPS = {
     # An opted-out or bounced address must stay suppressed: keeping it is what the person
     # asked for (the right to object), so the suppression row outlives the erasure.
     "distribution_suppression": "the suppression list keeps the person from being emailed",
-    # Derived from the attribute sets' values (scrubbed with the rest), keyed and bounded:
-    # counted afresh from them after the scrub (`attribute_value_pairs_recount`).
-    ImportancePairValueSpanCount._meta.db_table: "recounted from the scrubbed attribute sets",
+}
+# Derived tables whose text comes from columns the scrub rewrites, part of a unique key and
+# bounded in length: rewritten in place, two spellings of one address would collide and a value
+# could outgrow its column. The scrub leaves them alone and counts them afresh from the
+# scrubbed rows (table -> its recount, given the organisation's id).
+ERASURE_RECOUNTS: dict[str, Callable[[int], None]] = {
+    ImportancePairValueSpanCount._meta.db_table: lambda organization_id: (
+        attribute_value_pairs_recount(organization_id=organization_id)
+    ),
 }
 
 
@@ -278,13 +284,14 @@ def tenant_models() -> list[type[models.Model]]:
 
 def _scrub_everywhere(organization: Organization, email: str, replacement: str) -> int:
     """Replace the address, in any case, in every text and JSON column of every tenant table
-    of the organisation (free text, snapshots, logs, webhook bodies, the audit log)."""
+    of the organisation (free text, snapshots, logs, webhook bodies, the audit log), then count
+    the derived tables of ERASURE_RECOUNTS afresh."""
     pattern = re.escape(email)
     changed = 0
     with connection.cursor() as cursor:
         for model in tenant_models():
             table = model._meta.db_table
-            if table in ERASURE_KEEPS:
+            if table in ERASURE_KEEPS or table in ERASURE_RECOUNTS:
                 continue
             for column, is_json in _text_columns(model):
                 quoted = connection.ops.quote_name(column)
@@ -300,6 +307,8 @@ def _scrub_everywhere(organization: Organization, email: str, replacement: str) 
                     [pattern, replacement, organization.pk, pattern],
                 )
                 changed += cursor.rowcount
+    for recount in ERASURE_RECOUNTS.values():
+        recount(organization.pk)
     return changed
 
 
@@ -384,7 +393,6 @@ def personal_data_erase(
             .update(content=b"")
         )
         counts["other_occurrences"] = _scrub_everywhere(organization, address, pseudonym)
-        attribute_value_pairs_recount(organization_id=organization.pk)
         audit_record(
             organization=organization,
             actor=actor,

@@ -265,8 +265,8 @@ def _segment_importance(
     `versions`: the journey's version and settled version). `groups`: `compared_groups`, the
     values' places in `filters` (read so when every value is missing). `compared`: the compared
     attribute and the organisation's attribute sets (id -> values): given, the values' months
-    and quarters come from the attribute's pairs per value when those are exactly the values'
-    sets' (`selectors.value_slices`: no segment filter besides)."""
+    come from the attribute's pairs per value when those are exactly the values' sets'
+    (`selectors.value_slices`: no segment filter besides)."""
     if not filters:
         return {}
     version, settled_version = versions

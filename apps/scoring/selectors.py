@@ -543,7 +543,8 @@ def _cover(
         inside = (start, min(last, bucket_last))
         if inside[0] == bucket_first and inside[1] >= min(bucket_last, today):
             # Whole, unless it is past and its finer buckets cost less (a value's months
-            # against the sets' quarter, `_VALUE_MONTH_COST`; never with `_BUCKET_COST`).
+            # against the sets' quarter, `_VALUE_MONTH_COST`; with `_BUCKET_COST` a bucket
+            # always costs less than its finer ones).
             past = finer and bucket_last <= today
             finer_cost, finer_parts = (
                 _cover(*inside, today, finer, subtract, free, costs) if past else (0, [])
@@ -1094,8 +1095,8 @@ def derived_importance(
     `groups` (each of `set_ids` -> a group): summed per group there instead, then here, as a
     comparison on the same page groups them (`comparison.compared_groups`), whose read then
     comes from the settled pairs this one has cached. `sets` (the organisation's attribute
-    sets, id -> values): given, a filter on one attribute reads its months and quarters from
-    that attribute's pairs per value (`value_slices`). Cached until the journey's
+    sets, id -> values): given, a filter on one attribute reads its months from that
+    attribute's pairs per value (`value_slices`). Cached until the journey's
     ScoringState version changes, that is until new data arrives.
     """
     if version is None:

@@ -1109,7 +1109,10 @@ def attribute_value_pairs_recount(*, organization_id: int) -> None:
     address inside the sets' values: this table's text columns are derived from them, part of
     its key and bounded, so they are recounted rather than rewritten in place (two spellings of
     one address become one value; a value that outgrew the table's bound leaves it, and the
-    reads then take that attribute per set)."""
+    reads then take that attribute per set). Call it inside a transaction: it takes the
+    organisation's scoring lock alone, as a rescoring does, so that no batch adds to the rows
+    between their delete and their recount."""
+    _lock(organization_id, exclusive=True)
     journeys = f"SELECT id FROM {Journey._meta.db_table} WHERE organization_id = %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(

@@ -9,7 +9,7 @@
   every part of the read alike (each row grouped by its set's value as the statement reads it).
 """
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -85,14 +85,14 @@ def test_value_slices_ignore_sets_holding_other_json():
 def test_a_set_created_after_the_sets_were_read(org, scoring_journey, response_store):
     """The reader's sets are a snapshot (segment_choices, gap_report_input read them first);
     a batch committing before the pairs' read adds a new set of the value to the value table's
-    months. The per-set parts must then count it too, or a plan "month less a day" would count
-    the new set's customers of the subtracted day (outside the period); grouped by each set's
-    value as the statement reads it, the read equals the per-set read of the same snapshot
-    (the new set's customer is on a day outside the period)."""
+    months but not to the sets' quarters, weeks and days, and a plan "month less a day" would
+    count the new set's customers of the subtracted day (outside the period). The statement
+    reads the organisation's newest set too and the read then goes per set: it equals the
+    per-set read of the same snapshot."""
     today = organization_today(org)
-    quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-    if today - quarter < timedelta(days=3):
-        pytest.skip("needs a few days of the quarter behind today")
+    # A past month, wholly settled, holding the customers `_process` writes (40 days ago).
+    month = (today - timedelta(days=40)).replace(day=1)
+    month_end = (month + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     # web over ten regions: a month per value costs less than the sets' (`_VALUE_MONTH_COST`)
     _process(org, scoring_journey, response_store,
              [{"channel": "web", "region": f"r{i}"} for i in range(10)])  # fmt: skip
@@ -100,14 +100,14 @@ def test_a_set_created_after_the_sets_were_read(org, scoring_journey, response_s
     groups = {pk: 0 for pk, attrs in sets.items() if attrs.get("channel") == "web"}
     values = selectors.value_slices(sets, groups, "channel")
     assert values == ("channel", {"web": 0}, max(sets))
-    # ...a batch commits: a new set of the value, its customer on the quarter's first day.
+    # ...a batch commits: a new set of the value, its customer on the month's first day.
     t1, _t2, _t3 = scoring_journey.touchpoints_in_order
     response_store.add_many([
         ResponseRow("customer", {rating_key(t1, "ease"): 2, "nps": 3},
-                    segment={"channel": "web", "region": "east"}, day=quarter),
+                    segment={"channel": "web", "region": "east"}, day=month),
     ])  # fmt: skip
     responses_process(organization_id=org.pk)
-    flt = ReportFilter(quarter + timedelta(days=1), today, {"channel": ["web"]})
+    flt = ReportFilter(month + timedelta(days=1), month_end, {"channel": ["web"]})
 
     def read(values):
         with CaptureQueriesContext(connection) as captured:

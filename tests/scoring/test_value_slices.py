@@ -1,8 +1,8 @@
 """Importance pairs per attribute value (ImportancePairValueSpanCount): a segment filter on one
-attribute, or a comparison of one attribute's values, reads its months and quarters there
-(`selectors.value_slices`, `pair_counts_by_set`'s `values`) and its weeks and days per set. The
-counts must equal the customers' own pairs (RespondentScore) and the read per set, for any
-period, cold and cached; what the table cannot answer exactly is read per set."""
+attribute, or a comparison of one attribute's values, reads its months there
+(`selectors.value_slices`, `pair_counts_by_set`'s `values`) and its quarters, weeks and days per
+set. The counts must equal the customers' own pairs (RespondentScore) and the read per set, for
+any period, cold and cached; what the table cannot answer exactly is read per set."""
 
 from collections import Counter
 from datetime import timedelta
